@@ -1,0 +1,4 @@
+library(testthat)
+library(keras3r)
+
+test_check("keras3r")
