@@ -18,7 +18,14 @@
 #'
 #' @returns A `LearningRateSchedule` instance.
 #'
-#' @family learning rate schedules
+#' @seealso
+#' Other learning rate schedules:
+#' * [learning_rate_schedule_cosine_decay()]
+#' * [learning_rate_schedule_cosine_decay_restarts()]
+#' * [learning_rate_schedule_exponential_decay()]
+#' * [learning_rate_schedule_piecewise_constant_decay()]
+#' * [learning_rate_schedule_polynomial_decay()]
+#' @concept learning rate schedules
 #' @export
 #' @examplesIf keras3r_available()
 #' schedule <- learning_rate_schedule_inverse_time_decay(0.1, decay_steps = 500, decay_rate = 1)

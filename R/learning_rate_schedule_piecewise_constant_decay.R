@@ -14,7 +14,14 @@
 #'
 #' @returns A `LearningRateSchedule` instance.
 #'
-#' @family learning rate schedules
+#' @seealso
+#' Other learning rate schedules:
+#' * [learning_rate_schedule_cosine_decay()]
+#' * [learning_rate_schedule_cosine_decay_restarts()]
+#' * [learning_rate_schedule_exponential_decay()]
+#' * [learning_rate_schedule_inverse_time_decay()]
+#' * [learning_rate_schedule_polynomial_decay()]
+#' @concept learning rate schedules
 #' @export
 #' @examplesIf keras3r_available()
 #' schedule <- learning_rate_schedule_piecewise_constant_decay(c(300, 600), c(0.1, 0.01, 0.001))

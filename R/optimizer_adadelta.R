@@ -61,7 +61,20 @@
 #' Zeiler, 2012. *ADADELTA: An Adaptive Learning Rate Method*.
 #' <https://arxiv.org/abs/1212.5701>
 #'
-#' @family optimizers
+#' @seealso
+#' Other optimizers:
+#' * [optimizer_adafactor()]
+#' * [optimizer_adagrad()]
+#' * [optimizer_adam()]
+#' * [optimizer_adamax()]
+#' * [optimizer_adam_w()]
+#' * [optimizer_ftrl()]
+#' * [optimizer_lion()]
+#' * [optimizer_loss_scale()]
+#' * [optimizer_nadam()]
+#' * [optimizer_rmsprop()]
+#' * [optimizer_sgd()]
+#' @concept optimizers
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_adadelta(learning_rate = 1)

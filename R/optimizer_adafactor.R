@@ -67,7 +67,20 @@
 #' Shazeer and Stern, 2018. *Adafactor: Adaptive Learning Rates with Sublinear
 #' Memory Cost*. <https://arxiv.org/abs/1804.04235>
 #'
-#' @family optimizers
+#' @seealso
+#' Other optimizers:
+#' * [optimizer_adadelta()]
+#' * [optimizer_adagrad()]
+#' * [optimizer_adam()]
+#' * [optimizer_adamax()]
+#' * [optimizer_adam_w()]
+#' * [optimizer_ftrl()]
+#' * [optimizer_lion()]
+#' * [optimizer_loss_scale()]
+#' * [optimizer_nadam()]
+#' * [optimizer_rmsprop()]
+#' * [optimizer_sgd()]
+#' @concept optimizers
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_adafactor(learning_rate = 0.01)

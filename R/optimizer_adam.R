@@ -71,7 +71,20 @@
 #' Reddi, Kale and Kumar, 2018. *On the Convergence of Adam and Beyond*.
 #' <https://openreview.net/pdf?id=ryQu7f-RZ>
 #'
-#' @family optimizers
+#' @seealso
+#' Other optimizers:
+#' * [optimizer_adadelta()]
+#' * [optimizer_adafactor()]
+#' * [optimizer_adagrad()]
+#' * [optimizer_adamax()]
+#' * [optimizer_adam_w()]
+#' * [optimizer_ftrl()]
+#' * [optimizer_lion()]
+#' * [optimizer_loss_scale()]
+#' * [optimizer_nadam()]
+#' * [optimizer_rmsprop()]
+#' * [optimizer_sgd()]
+#' @concept optimizers
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_adam(learning_rate = 0.01)

@@ -71,7 +71,20 @@
 #' McMahan et al., 2013. *Ad Click Prediction: a View from the Trenches*.
 #' <https://research.google.com/pubs/archive/41159.pdf>
 #'
-#' @family optimizers
+#' @seealso
+#' Other optimizers:
+#' * [optimizer_adadelta()]
+#' * [optimizer_adafactor()]
+#' * [optimizer_adagrad()]
+#' * [optimizer_adam()]
+#' * [optimizer_adamax()]
+#' * [optimizer_adam_w()]
+#' * [optimizer_lion()]
+#' * [optimizer_loss_scale()]
+#' * [optimizer_nadam()]
+#' * [optimizer_rmsprop()]
+#' * [optimizer_sgd()]
+#' @concept optimizers
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_ftrl(learning_rate = 0.1)

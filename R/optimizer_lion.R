@@ -61,7 +61,20 @@
 #' Chen et al., 2023. *Symbolic Discovery of Optimization Algorithms*.
 #' <https://arxiv.org/abs/2302.06675>
 #'
-#' @family optimizers
+#' @seealso
+#' Other optimizers:
+#' * [optimizer_adadelta()]
+#' * [optimizer_adafactor()]
+#' * [optimizer_adagrad()]
+#' * [optimizer_adam()]
+#' * [optimizer_adamax()]
+#' * [optimizer_adam_w()]
+#' * [optimizer_ftrl()]
+#' * [optimizer_loss_scale()]
+#' * [optimizer_nadam()]
+#' * [optimizer_rmsprop()]
+#' * [optimizer_sgd()]
+#' @concept optimizers
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_lion(learning_rate = 1e-4)

@@ -64,7 +64,20 @@
 #' Hinton, 2012. *Neural Networks for Machine Learning*, lecture 6e.
 #' <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>
 #'
-#' @family optimizers
+#' @seealso
+#' Other optimizers:
+#' * [optimizer_adadelta()]
+#' * [optimizer_adafactor()]
+#' * [optimizer_adagrad()]
+#' * [optimizer_adam()]
+#' * [optimizer_adamax()]
+#' * [optimizer_adam_w()]
+#' * [optimizer_ftrl()]
+#' * [optimizer_lion()]
+#' * [optimizer_loss_scale()]
+#' * [optimizer_nadam()]
+#' * [optimizer_sgd()]
+#' @concept optimizers
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_rmsprop(learning_rate = 0.01)

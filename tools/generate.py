@@ -100,6 +100,11 @@ def _roxygen_text(text: str, first_indent: str = "", width: int = 78) -> list[st
     return lines
 
 
+def family_of(spec: FunctionSpec) -> list[str]:
+    """The other members of spec's family, for its see-also list."""
+    return [s.name for s in SPECS.values() if s.family == spec.family and s is not spec]
+
+
 def _r_formals(spec: FunctionSpec) -> str:
     return ",\n".join(f"  {formal}" for formal in spec.r_formals())
 
@@ -122,7 +127,11 @@ def render_r(spec: FunctionSpec) -> str:
     if spec.references:
         lines += ["#'", "#' @references"]
         lines += _roxygen_text("\n\n".join(spec.references))
-    lines += ["#'", f"#' @family {spec.family}", "#' @export"]
+    # The family list is written out, not left to @family: keras3's pages list
+    # one function per line, in the spec's (alphabetical) order.
+    lines += ["#'", "#' @seealso", f"#' Other {spec.family}:"]
+    lines += [f"#' * [{other}()]" for other in family_of(spec)]
+    lines += ["#' @concept " + spec.family, "#' @export"]
     lines += ["#' @examplesIf keras3r_available()"]
     lines += [f"#' {line}" for line in spec.example.splitlines()]
     names = [a.name for a in spec.args]
