@@ -14,6 +14,7 @@ import inspect
 from typing import Any
 
 from keras3r.checks import ArgumentError, ArgumentTypeError
+from keras3r.runtime import prepare
 from keras3r.spec import SPECS, FunctionSpec
 
 # Names that older Keras code (and keras 2 R code) still uses.
@@ -84,4 +85,4 @@ def build(function_name: str, given: dict[str, Any]) -> Any:
     except (ArgumentError, ArgumentTypeError) as error:
         # Name the function too: from R, the traceback does not show it.
         raise type(error)(f"{function_name}(): {error}") from None
-    return cls(**values)
+    return prepare(cls(**values))
