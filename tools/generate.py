@@ -156,28 +156,29 @@ def render_r(spec: FunctionSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def r_path(spec: FunctionSpec) -> Path:
-    return ROOT / "R" / f"{spec.name}.R"
-
-
-def expected_files() -> dict[Path, str]:
-    files = {PYTHON_MODULE: render_python()}
-    files.update({r_path(s): render_r(s) for s in SPECS.values()})
+def expected_files(root: Path = ROOT) -> dict[Path, str]:
+    """Every generated file under `root`, with the text the spec gives it."""
+    files = {root / PYTHON_MODULE.relative_to(ROOT): render_python()}
+    files.update({root / "R" / f"{s.name}.R": render_r(s) for s in SPECS.values()})
     return files
 
 
+def drifted(root: Path = ROOT) -> list[str]:
+    """Generated files under `root` that differ from what the spec gives."""
+    return [
+        str(path.relative_to(root))
+        for path, text in expected_files(root).items()
+        if not path.exists() or path.read_text() != text
+    ]
+
+
 def main(argv: list[str]) -> int:
-    files = expected_files()
     if "--check" in argv:
-        drifted = [
-            str(p.relative_to(ROOT))
-            for p, text in files.items()
-            if not p.exists() or p.read_text() != text
-        ]
-        for path in drifted:
+        changed = drifted()
+        for path in changed:
             print(f"drifted from the spec: {path}")
-        return 1 if drifted else 0
-    for path, text in files.items():
+        return 1 if changed else 0
+    for path, text in expected_files().items():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")

@@ -57,8 +57,8 @@ def _forwarded(spec: FunctionSpec, cls: type, extra: dict[str, Any]) -> dict[str
         if hint is None:
             close = difflib.get_close_matches(key, ours, n=1, cutoff=0.6)
             hint = close[0] if close else None
-        suggestion = f" Did you mean `{hint}`?" if hint else ""
-        raise ArgumentTypeError(f"Unknown argument `{key}`.{suggestion}")
+        suggestion = f"; did you mean `{hint}`?" if hint else "."
+        raise ArgumentTypeError(f"Unknown argument `{key}`{suggestion}")
     return extra
 
 

@@ -11,10 +11,19 @@ Values arrive from Python or, through reticulate, from R: an R double is a Pytho
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+# Keras computes in float32 (its default floatx) and counts steps in int64.  A
+# number beyond these limits is taken by Keras without a word and turns into inf
+# (a learning rate of 1e39 is stored as inf) or fails at the first training step
+# ("out-of-range integer"), so the checks refuse it at the call.
+FLOAT32_MAX = 3.4028234663852886e38
+INT64_MAX = 2**63 - 1
 
 
 class ArgumentError(ValueError):
@@ -30,6 +39,19 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _callable_without_arguments(value: Any) -> bool:
+    """False only for a callable that surely needs arguments."""
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):
+        return True  # some builtins hide their signature: give them the benefit
+    try:
+        signature.bind()
+    except TypeError:
+        return False
+    return True
+
+
 def _is_bool(value: Any) -> bool:
     # numpy.bool_ is not a subclass of bool, but R logicals can arrive as one.
     return isinstance(value, bool) or type(value).__name__ == "bool_"
@@ -39,7 +61,14 @@ def _as_real(value: Any, name: str, what: str) -> float:
     """A real number from any numeric scalar (not a bool, not a string)."""
     if _is_bool(value) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"`{name}` must be {what}, not {_describe(value)}.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        # A Python int (or Fraction) beyond the range of a double, such as
+        # 10**400: float() raises OverflowError, which names no argument.
+        raise ArgumentError(
+            f"`{name}` must be {what}, not {_describe(value)} (too large)."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -99,6 +128,11 @@ class Real(Check):
             raise ArgumentError(
                 f"`{name}` must be {self.range_text()}, not {_describe(value)}."
             )
+        if abs(number) > FLOAT32_MAX:
+            raise ArgumentError(
+                f"`{name}` must be {self.range_text()} that float32 holds "
+                f"(at most {FLOAT32_MAX:.7g} in size), not {_describe(value)}."
+            )
         return number
 
 
@@ -112,10 +146,22 @@ class Integer(Check):
 
     def coerce_present(self, value: Any, name: str) -> Any:
         what = f"a whole number >= {self.low}"
-        number = _as_real(value, name, what)
-        if not math.isfinite(number) or number != int(number) or number < self.low:
+        if isinstance(value, numbers.Integral) and not _is_bool(value):
+            # Exact: through float, 2**53 + 1 would silently become 2**53.
+            number = int(value)
+        else:
+            real = _as_real(value, name, what)
+            if not math.isfinite(real) or real != int(real):
+                raise ArgumentError(f"`{name}` must be {what}, not {_describe(value)}.")
+            number = int(real)
+        if number < self.low:
             raise ArgumentError(f"`{name}` must be {what}, not {_describe(value)}.")
-        return int(number)
+        if number > INT64_MAX:
+            raise ArgumentError(
+                f"`{name}` must be {what} and at most 2^63 - 1 (Keras counts steps "
+                f"in 64-bit integers), not {_describe(value)}."
+            )
+        return number
 
 
 @dataclass(frozen=True)
@@ -159,6 +205,15 @@ class LearningRate(Check):
         if isinstance(value, LearningRateSchedule):
             return value
         if callable(value):
+            # Keras calls it with no arguments at every step: a function of the
+            # step (or a schedule class instead of an instance) would be taken
+            # here and fail only inside the first training step.
+            if not _callable_without_arguments(value):
+                raise ArgumentTypeError(
+                    f"`{name}` must be a function of no arguments, not "
+                    f"{_describe(value)}, which needs arguments. For a rate that "
+                    "depends on the step, use a learning_rate_schedule_*() function."
+                )
             return value
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"
         return Real(low=0.0).coerce_present(_as_real(value, name, what), name)
@@ -174,7 +229,12 @@ class RealList(Check):
     r_vector = True
 
     def coerce_present(self, value: Any, name: str) -> Any:
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        # Only ordered sequences: a set or a dict is iterable too, but a set has
+        # no order that means anything and a dict would hand over its keys; a
+        # 0-d numpy array has __iter__ yet cannot be iterated.  (R vectors reach
+        # Python as lists.)
+        is_vector = getattr(value, "ndim", None) == 1 and hasattr(value, "__iter__")
+        if isinstance(value, (str, bytes)) or not (isinstance(value, Sequence) or is_vector):
             raise ArgumentTypeError(
                 f"`{name}` must be a sequence of numbers, not {_describe(value)}."
             )

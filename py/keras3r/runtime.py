@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from keras3r.cross_replica import clip_after_cross_replica_sum
+
 
 def prepare(obj: Any) -> Any:
     """Called by keras3r.build on every object it builds; returns the object."""
+    # tf.distribute: clip the summed gradient, not each replica's share (issue 4).
+    obj = clip_after_cross_replica_sum(obj)
     return obj

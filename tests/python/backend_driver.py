@@ -1,0 +1,290 @@
+"""Drives keras3r.optimizer_adam_w on the Keras backend of this process.
+
+Imported by test_reference_updates.py (TensorFlow, in the pytest process) and
+run as a script under KERAS_BACKEND=jax or torch, since Keras fixes its
+backend once per process::
+
+    KERAS_BACKEND=jax python tests/python/backend_driver.py OUT.json
+
+The script runs every configuration of CONFIGS in every mode of MODES for that
+backend (and, under torch, the torch.optim.AdamW runs of TORCH_CONFIGS) and
+writes the weights after every step and the optimizer state at the end to
+OUT.json. It only reports: the comparisons with the float64 reference are the
+test's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+STEPS = 50
+SEED = 20240604
+# Several shapes, a scalar among them; each variable has its own gradient scale.
+SHAPES: tuple[tuple[int, ...], ...] = ((3, 4), (5,), (), (2, 3, 2))
+GRAD_SCALES = (1.0, 0.3, 2.0, 0.7)
+
+# keras3r arguments per configuration; every feature of the brief at least once.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "lr_wd": {"learning_rate": 0.02, "weight_decay": 0.1},
+    "no_decay": {"learning_rate": 0.02, "weight_decay": 0.0},
+    "betas_eps": {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 0.05},
+    "amsgrad": {"learning_rate": 0.02, "amsgrad": True},
+    "clipnorm": {"learning_rate": 0.02, "clipnorm": 1.0},
+    "clipvalue": {"learning_rate": 0.02, "clipvalue": 0.5},
+    "global_clipnorm": {"learning_rate": 0.02, "global_clipnorm": 2.0},
+    "accumulation": {"learning_rate": 0.02, "gradient_accumulation_steps": 3},
+    "ema": {"learning_rate": 0.02, "use_ema": True, "ema_momentum": 0.9},
+    "ema_overwrite": {
+        "learning_rate": 0.02,
+        "use_ema": True,
+        "ema_momentum": 0.8,
+        "ema_overwrite_frequency": 4,
+    },
+    "everything": {
+        "learning_rate": 0.02,
+        "weight_decay": 0.05,
+        "amsgrad": True,
+        "clipnorm": 1.5,
+        "use_ema": True,
+        "ema_momentum": 0.7,
+        "ema_overwrite_frequency": 3,
+        "gradient_accumulation_steps": 2,
+    },
+}
+
+MODES = {"tensorflow": ("eager", "function", "xla"), "jax": ("eager", "jit"), "torch": ("eager",)}
+# Eager JAX re-traces the lax.cond of gradient accumulation at every call
+# (about 0.2 s a step on 2 cores): those configurations run fewer steps there;
+# the jitted JAX variant runs them in full.
+JAX_EAGER_ACCUMULATION_STEPS = 18
+
+
+def steps_for(backend: str, mode: str, kwargs: dict[str, Any]) -> int:
+    """How many of the STEPS gradient sets a (backend, mode, config) run uses."""
+    if backend == "jax" and mode == "eager" and kwargs.get("gradient_accumulation_steps"):
+        return JAX_EAGER_ACCUMULATION_STEPS
+    return STEPS
+
+# torch.optim.AdamW against Keras: tiny epsilons, so the different epsilon
+# placements (see reference_adamw) do not matter; 1e-12 is far below sqrt(v).
+TORCH_STEPS = 100
+TORCH_SEED = 7
+TORCH_EPSILON = 1e-12
+TORCH_CONFIGS: dict[str, dict[str, Any]] = {
+    "adamw": {"learning_rate": 0.01, "weight_decay": 0.05, "epsilon": TORCH_EPSILON},
+    "adamw_amsgrad": {
+        "learning_rate": 0.01,
+        "weight_decay": 0.05,
+        "epsilon": TORCH_EPSILON,
+        "amsgrad": True,
+        "beta_2": 0.99,
+    },
+}
+# A large epsilon, in float64, to pin down where torch adds it.
+TORCH_BIG_EPSILON = 0.03
+
+
+def make_problem(
+    steps: int = STEPS, seed: int = SEED
+) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
+    """Initial weights and per-step gradients, float32, the same in every process.
+
+    Each step's gradients are also scaled by a factor between 0.05 and 3, so
+    that clipping acts at some steps and not at others.
+    """
+    rng = np.random.default_rng(seed)
+    initial = [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
+    grads = []
+    for _ in range(steps):
+        factor = math.exp(rng.uniform(math.log(0.05), math.log(3.0)))
+        grads.append(
+            [
+                (rng.standard_normal(shape) * scale * factor).astype(np.float32)
+                for shape, scale in zip(SHAPES, GRAD_SCALES)
+            ]
+        )
+    return initial, grads
+
+
+STATE_KINDS = ("momentum", "velocity", "velocity_hat", "average", "gradient_accumulator")
+
+
+def optimizer_state(opt: Any, variables: Sequence[Any]) -> dict[str, Any]:
+    """The optimizer's variables by kind, in the order of `variables`.
+
+    Every optimizer variable must be accounted for: one that is not an
+    iteration counter, the learning rate or a known per-variable slot is
+    reported under "unexpected", which the test requires to be empty.
+    """
+    import keras
+
+    by_name = {v.name: v for v in opt.variables}
+    seen = set()
+    state: dict[str, Any] = {}
+    for kind in STATE_KINDS:
+        names = [f"{v.name}_{kind}" for v in variables]
+        if all(name in by_name for name in names):
+            state[kind] = [keras.ops.convert_to_numpy(by_name[n]).tolist() for n in names]
+            seen.update(names)
+    for name in ("iteration", "learning_rate"):
+        seen.add(name)
+    state["iterations"] = int(keras.ops.convert_to_numpy(opt.iterations))
+    state["raw_iterations"] = int(keras.ops.convert_to_numpy(opt._iterations))
+    state["learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
+    state["unexpected"] = sorted(name for name in by_name if name not in seen)
+    return state
+
+
+def _numpy(values: Sequence[Any]) -> list[np.ndarray]:
+    import keras
+
+    return [np.asarray(keras.ops.convert_to_numpy(v)) for v in values]
+
+
+def run_keras(
+    kwargs: dict[str, Any],
+    mode: str,
+    initial: Sequence[np.ndarray],
+    grads: Sequence[Sequence[np.ndarray]],
+) -> dict[str, Any]:
+    """keras3r's AdamW on fresh float32 variables for len(grads) steps."""
+    import keras
+
+    import keras3r
+
+    opt = keras3r.optimizer_adam_w(**kwargs)
+    variables = [
+        keras.Variable(w, dtype="float32", name=f"w{i}") for i, w in enumerate(initial)
+    ]
+    opt.build(variables)
+    backend = keras.backend.backend()
+    tensors = [[keras.ops.convert_to_tensor(g, dtype="float32") for g in gs] for gs in grads]
+    trajectory: list[list[list[float]]] = []
+
+    step: Callable[[list[Any]], None]
+    if mode == "eager":
+
+        def step(gs: list[Any]) -> None:
+            opt.apply(gs, variables)
+
+    elif mode in ("function", "xla") and backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(jit_compile=(mode == "xla"))
+        def step(gs: list[Any]) -> None:
+            opt.apply(gs, variables)
+
+    elif mode == "jit" and backend == "jax":
+        import jax
+
+        @jax.jit
+        def stateless(opt_values: list[Any], gs: list[Any], values: list[Any]) -> Any:
+            return opt.stateless_apply(opt_values, gs, values)
+
+        opt_values = [v.value for v in opt.variables]
+        values = [v.value for v in variables]
+        for gs in tensors:
+            values, opt_values = stateless(opt_values, gs, values)
+            trajectory.append([w.tolist() for w in _numpy(values)])
+        # Hand the final state back to the Keras variables, to read it as usual.
+        for var, value in zip(opt.variables, opt_values):
+            var.assign(value)
+        for var, value in zip(variables, values):
+            var.assign(value)
+        return _report(opt, variables, trajectory)
+    else:
+        raise ValueError(f"mode {mode!r} on backend {backend!r}")
+
+    for gs in tensors:
+        step(gs)
+        trajectory.append([w.tolist() for w in _numpy(variables)])
+    return _report(opt, variables, trajectory)
+
+
+def _report(opt: Any, variables: Sequence[Any], trajectory: list[Any]) -> dict[str, Any]:
+    import keras
+
+    return {
+        "weights": trajectory,
+        "state": optimizer_state(opt, variables),
+        "is_keras_adamw": isinstance(opt, keras.optimizers.AdamW),
+        "name": opt.name,
+        "config": {k: v for k, v in opt.get_config().items() if k != "name"},
+    }
+
+
+def run_torch_optim(
+    kwargs: dict[str, Any],
+    initial: Sequence[np.ndarray],
+    grads: Sequence[Sequence[np.ndarray]],
+    dtype: str = "float32",
+) -> list[list[list[float]]]:
+    """torch.optim.AdamW with the same hyper-parameters; weights after each step."""
+    import torch
+
+    torch_dtype = getattr(torch, dtype)
+    params = [torch.tensor(np.asarray(w), dtype=torch_dtype) for w in initial]
+    opt = torch.optim.AdamW(
+        params,
+        lr=kwargs.get("learning_rate", 0.001),
+        betas=(kwargs.get("beta_1", 0.9), kwargs.get("beta_2", 0.999)),
+        eps=kwargs.get("epsilon", 1e-7),
+        weight_decay=kwargs.get("weight_decay", 0.004),
+        amsgrad=kwargs.get("amsgrad", False),
+        foreach=False,
+    )
+    trajectory = []
+    for gs in grads:
+        for p, g in zip(params, gs):
+            p.grad = torch.tensor(np.asarray(g), dtype=torch_dtype)
+        opt.step()
+        trajectory.append([p.detach().numpy().tolist() for p in params])
+    return trajectory
+
+
+def run_backend() -> dict[str, Any]:
+    """Everything this backend has to report, as a JSON-ready dict."""
+    import keras
+
+    backend = keras.backend.backend()
+    initial, grads = make_problem()
+    out: dict[str, Any] = {"backend": backend, "runs": {}, "seconds": {}}
+    for mode in MODES[backend]:
+        start = time.perf_counter()
+        for name, kwargs in CONFIGS.items():
+            steps = steps_for(backend, mode, kwargs)
+            out["runs"][f"{mode}/{name}"] = run_keras(kwargs, mode, initial, grads[:steps])
+        out["seconds"][mode] = round(time.perf_counter() - start, 2)
+    # The problems that torch.optim.AdamW also solves (under torch only).
+    t_initial, t_grads = make_problem(TORCH_STEPS, TORCH_SEED)
+    out["torch_problems"] = {}
+    for name, kwargs in TORCH_CONFIGS.items():
+        run = {"keras": run_keras(kwargs, "eager", t_initial, t_grads)["weights"]}
+        if backend == "torch":
+            big = dict(kwargs, epsilon=TORCH_BIG_EPSILON)
+            run["torch_optim"] = run_torch_optim(kwargs, t_initial, t_grads)
+            run["torch_optim_f64_big_eps"] = run_torch_optim(big, t_initial, t_grads, "float64")
+        out["torch_problems"][name] = run
+    return out
+
+
+def main(argv: list[str]) -> int:
+    result = run_backend()
+    with open(argv[1], "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

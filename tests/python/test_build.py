@@ -1,0 +1,209 @@
+"""What the functions build: Keras classes with R's defaults, coerced arguments, refusals."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import keras3r
+from keras3r.build import keras_class
+from keras3r.spec import SPECS
+
+REQUIRED_VALUES = {
+    "initial_learning_rate": 0.1,
+    "decay_steps": 100,
+    "first_decay_steps": 100,
+    "decay_rate": 0.5,
+    "boundaries": [10, 20],
+    "values": [0.1, 0.01, 0.001],
+}
+
+
+def required_args(name: str) -> dict:
+    spec = SPECS[name]
+    out = {}
+    for arg in spec.args:
+        if arg.required:
+            out[arg.name] = (
+                keras3r.optimizer_adam() if arg.name == "inner_optimizer"
+                else REQUIRED_VALUES[arg.name]
+            )
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_defaults_build_the_named_keras_class_with_r_defaults(name: str) -> None:
+    spec = SPECS[name]
+    obj = getattr(keras3r, name)(**required_args(name))
+    cls = keras_class(spec)
+    assert type(obj) is cls
+    # Keras's own class, given R's defaults one by one, has the same config.
+    given = {a.name: a.default for a in spec.args if not a.required}
+    if spec.pass_after_dots_only_when_given:
+        given = {k: v for k, v in given.items() if v is not None}
+    reference = cls(**required_args(name), **given)
+    ours, theirs = obj.get_config(), reference.get_config()
+    if "name" not in given:  # NULL: Keras numbers the names it picks
+        assert ours.pop("name").startswith(theirs.pop("name").rsplit("_", 1)[0])
+    assert ours == theirs
+
+
+def test_r_names_win_over_keras_names() -> None:
+    names = {n: getattr(keras3r, n)(**required_args(n)).name for n in SPECS}
+    assert names["optimizer_adam_w"] == "adamw"
+    assert names["optimizer_sgd"] == "SGD"
+    assert names["learning_rate_schedule_cosine_decay_restarts"] == "SGDRDecay"
+    assert names["learning_rate_schedule_piecewise_constant_decay"] == "PiecewiseConstant"
+
+
+@pytest.mark.parametrize(
+    ("name", "argument", "given", "expected"),
+    [
+        ("optimizer_adam_w", "ema_overwrite_frequency", 5.0, 5),
+        ("optimizer_adam_w", "gradient_accumulation_steps", 4.0, 4),
+        ("optimizer_loss_scale", "dynamic_growth_steps", 100.0, 100),
+        ("learning_rate_schedule_cosine_decay", "decay_steps", 1000.0, 1000),
+        ("learning_rate_schedule_cosine_decay", "warmup_steps", 10.0, 10),
+        ("learning_rate_schedule_cosine_decay_restarts", "first_decay_steps", 50.0, 50),
+        ("learning_rate_schedule_polynomial_decay", "decay_steps", 7.0, 7),
+    ],
+)
+def test_whole_doubles_become_ints(name: str, argument: str, given: float, expected: int) -> None:
+    args = required_args(name) | {argument: given}
+    if argument == "ema_overwrite_frequency":
+        args["use_ema"] = True
+    obj = getattr(keras3r, name)(**args)
+    value = obj.get_config()[argument]
+    assert value == expected and type(value) is int
+
+
+def test_learning_rate_as_integer_becomes_float() -> None:
+    # Keras itself refuses learning_rate=1 (an int): R users pass 1L.
+    with pytest.raises(ValueError):
+        keras.optimizers.AdamW(learning_rate=1)
+    assert keras3r.optimizer_adam_w(learning_rate=1).get_config()["learning_rate"] == 1.0
+
+
+def _one_step(opt: keras.optimizers.Optimizer) -> float:
+    w = keras.Variable(np.zeros(2, "float32"))
+    opt.apply([keras.ops.ones(2)], [w])
+    return float(keras.ops.convert_to_numpy(w)[0])
+
+
+def test_learning_rate_takes_a_number_a_schedule_or_a_callable() -> None:
+    by_number = _one_step(keras3r.optimizer_sgd(learning_rate=0.5))
+    schedule = keras3r.learning_rate_schedule_exponential_decay(0.5, 10, 0.1)
+    by_schedule = _one_step(keras3r.optimizer_sgd(learning_rate=schedule))
+    calls = []
+
+    def rate() -> float:
+        calls.append(1)
+        return 0.25
+
+    by_callable = _one_step(keras3r.optimizer_sgd(learning_rate=rate))
+    assert by_number == pytest.approx(-0.5)
+    assert by_schedule == pytest.approx(-0.5)  # step 0 of the schedule
+    assert by_callable == pytest.approx(-0.25) and calls
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "argument"),
+    [
+        ({"learning_rate": math.nan}, ValueError, "learning_rate"),
+        ({"learning_rate": -1.0}, ValueError, "learning_rate"),
+        ({"learning_rate": "0.1"}, TypeError, "learning_rate"),
+        ({"beta_1": math.nan}, ValueError, "beta_1"),
+        ({"beta_2": 1.5}, ValueError, "beta_2"),
+        ({"epsilon": math.inf}, ValueError, "epsilon"),
+        ({"weight_decay": None}, TypeError, "weight_decay"),
+        ({"amsgrad": "yes"}, TypeError, "amsgrad"),
+        ({"amsgrad": 1}, TypeError, "amsgrad"),
+        ({"use_ema": None}, TypeError, "use_ema"),
+        ({"gradient_accumulation_steps": 0}, ValueError, "gradient_accumulation_steps"),
+        ({"gradient_accumulation_steps": 2.5}, ValueError, "gradient_accumulation_steps"),
+        ({"gradient_accumulation_steps": True}, TypeError, "gradient_accumulation_steps"),
+        ({"ema_overwrite_frequency": 0}, ValueError, "ema_overwrite_frequency"),
+        ({"ema_momentum": 1.5}, ValueError, "ema_momentum"),
+        ({"clipnorm": -1.0}, ValueError, "clipnorm"),
+        ({"clipnorm": 1.0, "global_clipnorm": 1.0}, ValueError, "global_clipnorm"),
+        ({"loss_scale_factor": 0.0}, ValueError, "loss_scale_factor"),
+        ({"name": ""}, ValueError, "name"),
+        ({"name": 3}, TypeError, "name"),
+        ({"lr": 0.1}, TypeError, "lr"),
+        ({"momentum": 0.9}, TypeError, "momentum"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_argument(kwargs: dict, error: type, argument: str) -> None:
+    with pytest.raises(error, match=f"`{argument}`"):
+        keras3r.optimizer_adam_w(**kwargs)
+
+
+def test_keras_alone_accepts_what_we_refuse() -> None:
+    """The refusals above are ours: stock Keras takes these silently."""
+    keras.optimizers.AdamW(learning_rate=math.nan)
+    keras.optimizers.AdamW(amsgrad="yes")
+    keras.optimizers.AdamW(gradient_accumulation_steps=2.5)
+
+
+def test_old_names_get_a_suggestion() -> None:
+    with pytest.raises(TypeError, match="did you mean `learning_rate`"):
+        keras3r.optimizer_adam_w(lr=0.1)
+    with pytest.raises(TypeError, match="did you mean `clipnorm`"):
+        keras3r.optimizer_adam_w(clip_norm=1.0)
+    with pytest.raises(TypeError, match="optimizer_adam_w\\(\\)"):
+        keras3r.optimizer_adam_w(foo=1)
+
+
+def test_schedule_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="`decay_steps`"):
+        keras3r.learning_rate_schedule_cosine_decay(0.1, 0)
+    with pytest.raises(ValueError, match="`values`"):
+        keras3r.learning_rate_schedule_piecewise_constant_decay([10, 20], [0.1, 0.2])
+    with pytest.raises(ValueError, match="`boundaries`"):
+        keras3r.learning_rate_schedule_piecewise_constant_decay([20, 10], [0.1, 0.2, 0.3])
+
+
+def test_loss_scale_passes_on_only_what_is_given() -> None:
+    inner = keras3r.optimizer_adam_w()
+    opt = keras3r.optimizer_loss_scale(inner, initial_scale=1024, dynamic_growth_steps=10.0)
+    assert type(opt) is keras.optimizers.LossScaleOptimizer
+    assert opt.inner_optimizer is inner
+    assert opt.initial_scale == 1024.0 and opt.dynamic_growth_steps == 10
+    assert keras3r.optimizer_loss_scale(inner, name="scaled").name == "scaled"
+    # Given, an argument reaches Keras, which refuses it on the wrapper: the
+    # message still names it.
+    with pytest.raises(ValueError, match="`clipnorm`"):
+        keras3r.optimizer_loss_scale(inner, clipnorm=1.0)
+    with pytest.raises(TypeError, match="`inner_optimizer`"):
+        keras3r.optimizer_loss_scale("adam")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SPECS if n.startswith("learning_rate")))
+def test_schedules_change_the_rate_with_the_step(name: str) -> None:
+    schedule = getattr(keras3r, name)(**required_args(name))
+    rates = [float(schedule(step)) for step in (0, 15, 60, 200)]
+    assert rates[0] == pytest.approx(0.1)
+    assert rates[-1] < rates[0]
+    optimizer = keras3r.optimizer_sgd(learning_rate=schedule)
+    assert optimizer.learning_rate is not None
+
+
+def test_exponential_decay_follows_its_formula() -> None:
+    schedule = keras3r.learning_rate_schedule_exponential_decay(0.1, 100, 0.5)
+    for step in (0, 50, 100, 250):
+        assert float(schedule(step)) == pytest.approx(0.1 * 0.5 ** (step / 100), rel=1e-6)
+
+
+def test_training_a_small_model_lowers_the_loss() -> None:
+    keras.utils.set_random_seed(1)
+    x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras3r.optimizer_adam_w(learning_rate=0.05), loss="mse")
+    history = model.fit(x, y, epochs=20, batch_size=32, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.05 * losses[0]
+    assert type(model.optimizer) is keras.optimizers.AdamW

@@ -1,0 +1,111 @@
+"""The documentation: the Rd page against the seed page, and docstrings against Rd."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import keras
+import pytest
+import render_docs
+
+import keras3r
+from keras3r.docs import docstring
+from keras3r.spec import SPECS
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "tests" / "spec" / "optimizer_adam_w.seed.txt"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every man page as R's HTML help renders it, read as plain text."""
+    out = tmp_path_factory.mktemp("html")
+    render_docs.render_html(sorted(SPECS), out)
+    return {name: render_docs.html_to_text((out / f"{name}.html").read_text()) for name in SPECS}
+
+
+def _drop_footer(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("[Package "))
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [re.sub(r"\s+", " ", p).strip() for p in text.split("\n\n") if p.strip()]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _arguments(section: str) -> list[tuple[str, str]]:
+    """The Arguments section as (name, text) pairs: they alternate, block by block."""
+    blocks = _paragraphs(section)
+    return list(zip(blocks[::2], blocks[1::2]))
+
+
+def test_rd_page_reproduces_the_seed_page_section_by_section(rendered: dict[str, str]) -> None:
+    seed = render_docs.sections(_drop_footer(SEED.read_text()))
+    ours = render_docs.sections(_drop_footer(rendered["optimizer_adam_w"]))
+    assert ours["header"] == seed["header"].replace("{keras3}", "{keras3r}")
+    assert ours["title"] == seed["title"] == "Optimizer that implements the AdamW algorithm."
+    assert _paragraphs(ours["Description"]) == _paragraphs(seed["Description"])
+    assert ours["Usage"].splitlines() == seed["Usage"].splitlines()
+    assert _arguments(ours["Arguments"]) == _arguments(seed["Arguments"])
+    assert len(_arguments(ours["Arguments"])) == 16
+    assert ours["Value"] == seed["Value"] == "an Optimizer instance"
+    assert _lines(ours["See Also"]) == _lines(seed["See Also"])
+    # The seed's References heading is empty; ours lists the papers.
+    assert "References" in seed and "Loshchilov" in ours["References"]
+
+
+def _python_words(text: str) -> list[str]:
+    """Words of a text with R spellings mapped to Python ones, markup ignored."""
+    text = re.sub(r"\b(\d+)L\b", r"\1", text)
+    text = re.sub(r"\(?https?://[^\s)]+\)?", "", text)  # docstrings spell out link targets
+    words = re.findall(r"[A-Za-z0-9_]+", text)
+    mapping = {"NULL": "None", "TRUE": "True", "FALSE": "False"}
+    return [mapping.get(w, w) for w in words if w != "c"]
+
+
+def _docstring_arguments(doc: str) -> dict[str, str]:
+    section = doc.split("\nArgs:\n", 1)[1].split("\nReturns:\n", 1)[0]
+    entries = re.findall(r"^    (\*\*kwargs|\w+):\n((?:        .*\n?)+)", section, re.M)
+    return {name: " ".join(body.split()) for name, body in entries}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_docstring_says_what_the_man_page_says(name: str, rendered: dict[str, str]) -> None:
+    doc = inspect.getdoc(getattr(keras3r, name)) + "\n"
+    assert doc == docstring(SPECS[name])
+    page = render_docs.sections(_drop_footer(rendered[name]))
+    assert doc.splitlines()[0] == page["title"]
+    described = " ".join(doc.split("\nArgs:\n")[0].splitlines()[1:])
+    assert _python_words(described) == _python_words(page["Description"])
+    in_rd = dict(_arguments(page["Arguments"]))
+    in_doc = _docstring_arguments(doc)
+    if "..." in in_rd:
+        in_rd["**kwargs"] = in_rd.pop("...")
+    assert sorted(in_doc) == sorted(in_rd), "every argument documented on both sides"
+    for argument, text in in_rd.items():
+        assert _python_words(in_doc[argument]) == _python_words(text), argument
+    returns = doc.split("\nReturns:\n", 1)[1].split("\n\n", 1)[0]
+    assert _python_words(returns) == _python_words(page["Value"])
+
+
+def test_docstrings_speak_python() -> None:
+    for name in SPECS:
+        doc = getattr(keras3r, name).__doc__
+        for code in re.findall(r"`([^`]+)`", doc):
+            assert not re.search(r"\b(NULL|TRUE|FALSE)\b|\$", code), (name, code)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_python_examples_run(name: str) -> None:
+    lines = [
+        line[4:] for line in docstring(SPECS[name]).split("\nExamples:\n", 1)[1].splitlines()
+        if line.strip().startswith(">>> ")
+    ]
+    namespace = {"keras": keras, **{n: getattr(keras3r, n) for n in keras3r.__all__}}
+    exec("\n".join(line.strip()[4:] for line in lines), namespace)  # noqa: S102
+    assert namespace.get("opt") is not None

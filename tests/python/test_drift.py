@@ -1,0 +1,68 @@
+"""One source of truth: every generated copy must equal what the spec gives.
+
+py/keras3r/family.py and R/<function>.R come from tools/generate.py; man/*.Rd
+and NAMESPACE come from roxygen2 reading R/. A hand edit of any of them, or a
+spec change without `make generate`, fails here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import generate
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_python_and_r_match_the_spec() -> None:
+    assert generate.drifted() == []
+
+
+def _copy_generated_tree(target: Path) -> None:
+    for folder in ("R", "man", "py"):
+        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("DESCRIPTION", "NAMESPACE", "LICENSE"):
+        shutil.copy(ROOT / name, target / name)
+
+
+@pytest.mark.parametrize(
+    "edited",
+    ["py/keras3r/family.py", "R/optimizer_adam_w.R", "R/learning_rate_schedule_cosine_decay.R"],
+)
+def test_a_hand_edit_of_a_generated_file_is_caught(tmp_path: Path, edited: str) -> None:
+    _copy_generated_tree(tmp_path)
+    assert generate.drifted(tmp_path) == []
+    path = tmp_path / edited
+    path.write_text(path.read_text().replace(" = ", " =  ", 1))
+    assert generate.drifted(tmp_path) == [edited]
+
+
+def test_a_spec_change_without_regeneration_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _copy_generated_tree(tmp_path)
+    spec = generate.SPECS["optimizer_sgd"]
+    changed = type(spec)(**{**spec.__dict__, "title": "Something else."})
+    monkeypatch.setitem(generate.SPECS, "optimizer_sgd", changed)
+    assert "R/optimizer_sgd.R" in generate.drifted(tmp_path)
+    assert "py/keras3r/family.py" in generate.drifted(tmp_path)
+
+
+def test_roxygen_output_matches_man_and_namespace(tmp_path: Path) -> None:
+    """Re-run roxygen2 on a copy: the Rd pages and NAMESPACE must not change."""
+    _copy_generated_tree(tmp_path)
+    shutil.rmtree(tmp_path / "man")
+    (tmp_path / "NAMESPACE").unlink()
+    subprocess.run(
+        ["Rscript", "-e", "suppressMessages(roxygen2::roxygenise(load_code = roxygen2::load_source))"],
+        cwd=tmp_path, check=True, capture_output=True,
+    )
+    for rd in sorted((ROOT / "man").glob("*.Rd")):
+        assert (tmp_path / "man" / rd.name).read_text() == rd.read_text(), rd.name
+    assert sorted(p.name for p in (tmp_path / "man").glob("*.Rd")) == sorted(
+        p.name for p in (ROOT / "man").glob("*.Rd")
+    )
+    assert (tmp_path / "NAMESPACE").read_text() == (ROOT / "NAMESPACE").read_text()

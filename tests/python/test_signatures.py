@@ -1,0 +1,89 @@
+"""Every function has keras3 R's signature, checked against the contract file."""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+import pytest
+from spec_table import rows
+
+import keras3r
+from keras3r.spec import SPECS
+from keras3r.spec.model import python_default
+
+CONTRACT = rows()
+
+
+def test_the_contract_and_the_spec_list_the_same_functions() -> None:
+    assert sorted(CONTRACT) == sorted(SPECS) == sorted(keras3r.__all__)
+    assert len(CONTRACT) == 18
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_spec_renders_the_contract_signature(name: str) -> None:
+    row = CONTRACT[name]
+    expected = ", ".join(n if lit is None else f"{n} = {lit}" for n, lit in row.formals)
+    assert SPECS[name].r_signature() == f"({expected})"
+    assert SPECS[name].keras_class.rsplit(".", 1)[1] == row.keras_class
+
+
+def _formals_with_position(formals: list) -> list[tuple[str, str | None, bool]]:
+    """(name, R literal, comes after `...`) for each formal but `...` itself."""
+    out, after_dots = [], False
+    for name, literal in formals:
+        if name == "...":
+            after_dots = True
+        else:
+            out.append((name, literal, after_dots))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_python_signature_mirrors_r(name: str) -> None:
+    """Same names, order and defaults; keyword-only after R's `...`."""
+    params = list(inspect.signature(getattr(keras3r, name)).parameters.values())
+    formals = CONTRACT[name].formals
+    if any(n == "..." for n, _ in formals):
+        assert params[-1].kind is inspect.Parameter.VAR_KEYWORD
+        params = params[:-1]
+    assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params)
+    expected = _formals_with_position(formals)
+    assert [p.name for p in params] == [n for n, _, _ in expected]
+    for param, (_, literal, after_dots) in zip(params, expected):
+        kind = inspect.Parameter.KEYWORD_ONLY if after_dots else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        assert param.kind is kind, param.name
+        if literal is None:
+            assert param.default is inspect.Parameter.empty, param.name
+        else:
+            default = python_default(literal)
+            assert param.default == default, param.name
+            # An R double is a Python float, an R integer (2000L) a Python int.
+            assert type(param.default) is type(default), param.name
+
+
+def test_literal_types_follow_r() -> None:
+    assert python_default("2000L") == 2000 and isinstance(python_default("2000L"), int)
+    assert isinstance(python_default("32768"), float)
+    assert python_default('"adamw"') == "adamw"
+    assert python_default("NULL") is None and python_default("FALSE") is False
+    assert python_default("1e-04") == 1e-4
+
+
+def test_adam_w_signature_reads_as_the_issue_says() -> None:
+    text = str(inspect.signature(keras3r.optimizer_adam_w))
+    assert "name: 'str' = 'adamw', *, loss_scale_factor" in text
+    assert text.endswith("**kwargs: 'Any') -> 'keras.optimizers.AdamW'")
+
+
+def test_keyword_only_arguments_cannot_be_positional() -> None:
+    positional = [0.001, 0.004, 0.9, 0.999, 1e-7, False, None, None, None, False, 0.99, None, "x"]
+    assert keras3r.optimizer_adam_w(*positional).name == "x"
+    with pytest.raises(TypeError):
+        keras3r.optimizer_adam_w(*positional, 2.0)
+
+
+def test_keras_really_differs_on_the_name_default() -> None:
+    # The reason names are carried over explicitly: Keras calls its AdamW "adam_w".
+    assert keras.optimizers.AdamW().name != "adamw"
+    assert keras3r.optimizer_adam_w().name == "adamw"
