@@ -36,7 +36,21 @@ arg_error <- function(fun, name, problem) {
 # Returns the value to send to Python: unchanged, or, for vector arguments, a
 # list (so that a length-1 R vector still reaches Python as a sequence).
 check_r_value <- function(x, name, fun, vector = FALSE) {
-  if (is.null(x) || is.function(x) || inherits(x, "python.builtin.object")) {
+  # Python objects (schedules, optimizers, Python functions) are Python's to check.
+  if (is.null(x) || inherits(x, "python.builtin.object")) {
+    return(x)
+  }
+  if (is.function(x)) {
+    # Only learning_rate takes a function, one of no arguments: Keras calls it
+    # at every step. reticulate shows Python every R function as
+    # f(*args, **kwargs), so only R can see that `function(step) ...` needs an
+    # argument; without this it would fail inside the first training step.
+    if (needs_arguments(x)) {
+      arg_error(fun, name, sprintf(
+        "must be a function of no arguments, not one of (%s). For a rate that depends on the step, use a learning_rate_schedule_*() function.",
+        paste(names(formals(args(x))), collapse = ", ")
+      ))
+    }
     return(x)
   }
   if (is.list(x)) {
@@ -71,6 +85,13 @@ check_r_value <- function(x, name, fun, vector = FALSE) {
     ))
   }
   if (vector) as.list(unname(x)) else x
+}
+
+# TRUE for a function with an argument that has no default (`...` aside).
+needs_arguments <- function(f) {
+  f_formals <- as.list(formals(args(f)))  # args(): primitives have formals too
+  f_formals[["..."]] <- NULL
+  any(vapply(names(f_formals), function(n) identical(f_formals[[n]], quote(expr = )), logical(1)))
 }
 
 na_becomes <- function(x) {

@@ -214,7 +214,9 @@ class LearningRate(Check):
                     f"{_describe(value)}, which needs arguments. For a rate that "
                     "depends on the step, use a learning_rate_schedule_*() function."
                 )
-            return value
+            from keras3r.host_rate import guard_rate_function
+
+            return guard_rate_function(value)
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"
         return Real(low=0.0).coerce_present(_as_real(value, name, what), name)
 

@@ -39,7 +39,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "lr_wd": {"learning_rate": 0.02, "weight_decay": 0.1},
     "no_decay": {"learning_rate": 0.02, "weight_decay": 0.0},
     "betas_eps": {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 0.05},
-    "amsgrad": {"learning_rate": 0.02, "amsgrad": True},
+    # beta_2 = 0.95 lets v fall below its running maximum often enough to matter.
+    "amsgrad": {"learning_rate": 0.02, "amsgrad": True, "beta_2": 0.95},
     "clipnorm": {"learning_rate": 0.02, "clipnorm": 1.0},
     "clipvalue": {"learning_rate": 0.02, "clipvalue": 0.5},
     "global_clipnorm": {"learning_rate": 0.02, "global_clipnorm": 2.0},

@@ -13,7 +13,7 @@ test_that("an R matrix reaches fit() and optimizer_adam_w trains the model", {
   expect_lt(loss[length(loss)], 0.05 * loss[1])
 })
 
-test_that("an R function as learning rate is called during fit()", {
+test_that("an R function as learning rate: called every step eagerly, refused when compiled", {
   keras <- reticulate::import("keras")
   x <- matrix(rnorm(64), ncol = 4)
   y <- matrix(rnorm(16), ncol = 1)
@@ -23,7 +23,14 @@ test_that("an R function as learning rate is called during fit()", {
     0.01
   }
   model <- keras$Sequential(list(keras$Input(shape = list(4L)), keras$layers$Dense(1L)))
+  # A compiled step would freeze the rate at its first value: a clear error instead.
   model$compile(optimizer = optimizer_adam_w(learning_rate = rate), loss = "mse")
-  model$fit(x, y, epochs = 1L, batch_size = 16L, verbose = 0L)
-  expect_gt(calls, 0)
+  expect_error(model$fit(x, y, epochs = 1L, batch_size = 16L, verbose = 0L),
+               "`learning_rate` is a function.*run_eagerly")
+  # Eagerly, fit() calls the R function on every one of its 4 steps.
+  model$compile(optimizer = optimizer_adam_w(learning_rate = rate), loss = "mse",
+                run_eagerly = TRUE)
+  calls <- 0
+  model$fit(x, y, epochs = 1L, batch_size = 4L, verbose = 0L)
+  expect_gte(calls, 4)
 })

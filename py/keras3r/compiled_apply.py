@@ -1,0 +1,288 @@
+"""One cached XLA-compiled update when an optimizer is driven eagerly (TensorFlow).
+
+Why: R users drive optimizers three ways: `fit()`, a custom step inside
+`tf_function()`, and a plain loop calling `optimizer$apply(grads, weights)`
+batch by batch.  `fit()` is compiled by Keras.  The plain loop is not: stock
+Keras then runs AdamW as a few small eager ops per variable, each a Python ->
+C++ round trip with a temporary the size of the variable, which on this
+project's CPU measured 106 ms for 8M parameters against 7.4 ms for the same
+update under XLA (60x for 1M parameters in 100 variables).
+
+What: an eager `opt.apply(grads, variables)` (and so `apply_gradients`, which
+calls it) runs Keras's own `apply`, traced once into a `tf.function` with
+`jit_compile=True` and cached.  The maths is Keras's, op for op: the traced
+body *is* the Keras method, so clipping, weight decay, EMA, gradient
+accumulation, loss scaling, constraints and the iteration counter all behave
+as in stock Keras; values equal what Keras's own XLA-compiled `fit()` computes
+and differ from Keras's eager ops by float rounding only (XLA fuses the
+element-wise ops).
+
+How the cache avoids retracing: one concrete function per (variables by
+identity, gradient shapes and dtypes, the optimizer's plain Python settings).
+The variables are captured by the function, never passed to it: a Keras
+variable passed as a `tf.function` argument arrives as a plain tensor and
+could not be assigned.  The optimizer's own variables (slots, iteration
+counter) are built eagerly before the first trace, exactly as Keras's `apply`
+builds them, so that none is created inside the function.  Python settings
+(beta_1, weight_decay, clipnorm, ...) are baked into a trace, so they are
+part of the key: changing one compiles a new update instead of silently
+using the old value.
+
+When Keras's path is kept, unchanged:
+  * not executing eagerly: inside any `tf.function`, including `fit()`'s
+    train function and a user's custom step (compiled or not), the call is
+    already part of a graph that Keras and the user chose how to compile;
+  * `tf.config.run_functions_eagerly(True)`: the user asked to debug eagerly;
+  * a `tf.distribute` strategy is in scope, or the optimizer was built under
+    one with more than one replica: the update must go through the strategy's
+    cross-replica machinery (and keras3r.cross_replica's clipping fix there);
+  * sparse (`IndexedSlices`) or missing (`None`) gradients, a learning rate
+    that is a plain callable (stock eager Keras calls it every step; a trace
+    would freeze it), or anything that fails to trace or compile (warned once
+    per key; Keras then runs the call and raises its own error if any).
+
+Memory: XLA updates the variables in place (measured: the transient memory
+of a step does not grow with the parameter count, whereas stock eager Keras
+holds temporaries the size of a variable), and the cache holds only compiled
+code plus references to variables the optimizer already references.
+
+The class stays the Keras class and `get_config()` stays Keras's: the new
+`apply` is a method bound on the instance (`types.MethodType`) and the state
+sits in the instance dict, outside Keras and TF tracking, so a saved file is a
+plain optimizer.  On JAX and torch nothing is changed.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# Instance-dict key of the per-optimizer state; its presence also marks an
+# optimizer as already adapted, so preparing it twice does not stack wrappers.
+_STATE = "_keras3r_compiled_apply"
+
+# Compiled updates kept per optimizer.  One is the usual case (the same
+# variables every step); a few more cover a loop that alternates subsets.
+_MAX_ENTRIES = 8
+
+# Cache value for a key whose update could not be compiled: run Keras's path.
+_KERAS_PATH = object()
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), re.Pattern)
+
+
+class CompiledApply:
+    """Per-optimizer state: the `apply` that was in force, and the compiled updates."""
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        # Counters for tests and benchmarks (cheap integer increments).
+        self.traces = 0
+        self.compiled_calls = 0
+        self.keras_calls = 0
+
+
+def _unbound(optimizer: Any, name: str) -> Callable[..., Any]:
+    """`optimizer.<name>` as a function of (self, ...), so wrappers compose.
+
+    Another keras3r feature may already have bound its own method on the
+    instance; calling that (through `self`) keeps its behaviour.
+    """
+    method = getattr(optimizer, name)
+    if isinstance(method, types.MethodType) and method.__self__ is optimizer:
+        return method.__func__
+    return lambda _self, *args: method(*args)
+
+
+def _settings(optimizer: Any) -> tuple[Any, ...]:
+    """The optimizer's plain Python attributes: what a trace bakes in as constants."""
+    items = []
+    for name, value in vars(optimizer).items():
+        if isinstance(value, _SCALARS):
+            items.append((name, value))
+        elif isinstance(value, (set, frozenset)):
+            if all(isinstance(x, _SCALARS) for x in value):
+                items.append((name, frozenset(value)))
+        elif isinstance(value, (list, tuple)):
+            if all(isinstance(x, _SCALARS) for x in value):
+                items.append((name, tuple(value)))
+    return tuple(items)
+
+
+def _compilable_call(optimizer: Any) -> bool:
+    """Whether this call may run the compiled update (see the module docstring)."""
+    import keras
+    import tensorflow as tf
+
+    if not tf.executing_eagerly() or tf.config.functions_run_eagerly():
+        return False
+    if tf.distribute.has_strategy():
+        return False
+    strategy = getattr(optimizer, "_distribution_strategy", None)
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+        return False
+    rate = getattr(optimizer, "_learning_rate", None)
+    schedule = keras.optimizers.schedules.LearningRateSchedule
+    if callable(rate) and not isinstance(rate, (schedule, keras.Variable)):
+        return False
+    return True
+
+
+def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:
+    """The gradients as dense tensors, or None when one is missing or sparse."""
+    import tensorflow as tf
+
+    out = []
+    for grad in grads:
+        if isinstance(grad, tf.Tensor):
+            out.append(grad)
+        elif grad is None or isinstance(
+            grad, (tf.IndexedSlices, tf.SparseTensor, tf.RaggedTensor)
+        ):
+            return None
+        else:  # NumPy arrays (R arrays arrive so), Keras or TF variables, lists.
+            out.append(tf.convert_to_tensor(grad))
+    return out
+
+
+def _compile(
+    optimizer: Any, state: CompiledApply, variables: list[Any], grads: list[Any]
+) -> Any:
+    """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled."""
+    import tensorflow as tf
+
+    inner = state.inner
+
+    def update(*traced_grads: Any) -> None:
+        state.traces += 1
+        # Variables come from the closure (captured), gradients as arguments.
+        inner(optimizer, list(traced_grads), variables)
+
+    function = tf.function(update, jit_compile=True)
+    specs = [tf.TensorSpec(g.shape, g.dtype) for g in grads]
+    return function.get_concrete_function(*specs)
+
+
+def _build_eagerly(optimizer: Any, variables: list[Any]) -> None:
+    """What Keras's `apply` does on its first call, done outside any trace."""
+    import keras
+
+    with keras.name_scope(optimizer.name, caller=optimizer):
+        optimizer.build(variables)
+    optimizer.built = True
+
+
+def _apply(
+    self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
+) -> Any:
+    """`Optimizer.apply`, run as one cached XLA-compiled update when called eagerly."""
+    state: CompiledApply = vars(self)[_STATE]
+
+    def keras_path() -> Any:
+        state.keras_calls += 1
+        return state.inner(self, grads, trainable_variables)
+
+    if not _compilable_call(self):
+        return keras_path()
+    grads = list(grads)
+    if trainable_variables is None:
+        if not self.built:
+            return keras_path()  # Keras raises its own error.
+        variables = list(self._trainable_variables)
+    else:
+        variables = list(trainable_variables)
+    if not grads or len(grads) != len(variables):
+        return keras_path()
+    tensors = _dense_tensors(grads)
+    if tensors is None:
+        return keras_path()
+
+    if not self.built:
+        _build_eagerly(self, variables)
+    key = (
+        tuple(map(id, variables)),
+        tuple((t.dtype, tuple(t.shape)) for t in tensors),
+        _settings(self),
+    )
+    entry = state.entries.get(key)
+    if entry is None:
+        try:
+            entry = _compile(self, state, variables, tensors)
+            # The first call compiles: XLA errors surface here, before any
+            # variable is written.
+            entry(*tensors)
+        except Exception as error:
+            return _keras_path_instead(state, key, keras_path, error)
+        state.entries[key] = entry
+        while len(state.entries) > _MAX_ENTRIES:
+            state.entries.popitem(last=False)
+    elif entry is _KERAS_PATH:
+        return keras_path()
+    else:
+        state.entries.move_to_end(key)
+        entry(*tensors)
+    state.compiled_calls += 1
+    return None  # Keras's `apply` returns None too.
+
+
+def _keras_path_instead(
+    state: CompiledApply, key: tuple[Any, ...], keras_path: Callable[[], Any], error: Exception
+) -> Any:
+    """Run a call that failed to trace or compile on Keras's path, and remember that.
+
+    If Keras fails too, the error was the call's (an unknown variable, a
+    shape mismatch): Keras's own exception propagates, without a warning.
+    Only a call that Keras runs fine is reported as not compilable.
+    """
+    result = keras_path()
+    state.entries[key] = _KERAS_PATH
+    while len(state.entries) > _MAX_ENTRIES:
+        state.entries.popitem(last=False)
+    warnings.warn(
+        "keras3r: this optimizer update could not be XLA-compiled "
+        f"({type(error).__name__}: {error}); Keras's eager path runs it instead.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return result
+
+
+def compile_eager_apply(optimizer: Any) -> Any:
+    """Give `optimizer` a cached XLA-compiled eager `apply` (TensorFlow backend only).
+
+    Anything that is not a Keras optimizer, and every optimizer on JAX or
+    torch, is returned untouched.  Returns `optimizer` itself, with the same
+    class and the same config.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return optimizer
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    attrs = vars(optimizer)
+    if _STATE in attrs:
+        return optimizer
+    # Written to the instance dict directly: not state for Keras or TF
+    # tracking to see, and never part of get_config() or a saved file.
+    attrs[_STATE] = CompiledApply(_unbound(optimizer, "apply"))
+    attrs["apply"] = types.MethodType(_apply, optimizer)
+    return optimizer
+
+
+def stats(optimizer: Any) -> dict[str, int]:
+    """Traces, compiled calls and Keras-path calls of a prepared optimizer (zeros if none)."""
+    state = vars(optimizer).get(_STATE)
+    if state is None:
+        return {"traces": 0, "compiled_calls": 0, "keras_calls": 0, "entries": 0}
+    return {
+        "traces": state.traces,
+        "compiled_calls": state.compiled_calls,
+        "keras_calls": state.keras_calls,
+        "entries": len(state.entries),
+    }

@@ -1,0 +1,61 @@
+"""A learning rate given as a function: called on every step, or refused.
+
+Keras calls a callable learning rate whenever it needs the rate. In an eager
+step that is every step. In a compiled step (fit()'s default tf.function with
+XLA, a custom tf.function step, jax.jit) Keras calls it once, while tracing:
+a function that returns a plain number then trains with its first value for
+ever, without a word. Such a function cannot be called on every compiled step
+either: from a compiled TensorFlow step it would run on one of TensorFlow's
+threads, and an R function (reticulate) must never run off R's main thread.
+
+So keras3r lets the function through unchanged where it works (eager steps;
+functions that return a tensor or a Keras variable, which stay live when
+traced) and raises a clear error where Keras would freeze the rate.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import sys
+from collections.abc import Callable
+from typing import Any
+
+FROZEN_RATE_MESSAGE = (
+    "`learning_rate` is a function that returns a plain number, and it was called "
+    "while a compiled training step was being traced: the step would keep that first "
+    "value for ever. Use a learning-rate schedule (learning_rate_schedule_*()), a "
+    "function that returns a Keras variable, or run the steps eagerly "
+    "(compile(run_eagerly = TRUE) in R, run_eagerly=True in Python), where the function "
+    "is called on every step."
+)
+
+
+def _tracing() -> bool:
+    """True while a TensorFlow graph or a JAX computation is being traced."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and not tf.executing_eagerly():
+        return True
+    jax_core = sys.modules.get("jax._src.core")
+    if jax_core is not None and not jax_core.trace_state_clean():
+        return True
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.compiler.is_compiling())
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) or type(value).__module__ == "numpy"
+
+
+def guard_rate_function(function: Callable[[], Any]) -> Callable[[], Any]:
+    """`function`, refusing to be frozen into a compiled step."""
+
+    @functools.wraps(function)
+    def rate() -> Any:
+        value = function()
+        if _plain_number(value) and _tracing():
+            raise RuntimeError(FROZEN_RATE_MESSAGE)
+        return value
+
+    rate.__wrapped_rate__ = function  # type: ignore[attr-defined]
+    return rate

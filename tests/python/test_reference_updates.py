@@ -1,0 +1,266 @@
+"""optimizer_adam_w computes AdamW: every backend and mode against a float64 reference.
+
+keras3r.optimizer_adam_w runs STEPS steps on several float32 variables with
+seeded random gradients (backend_driver) for every configuration of
+backend_driver.CONFIGS: on TensorFlow eagerly, in tf.function and under XLA
+(in this process), on JAX eagerly and jitted through stateless_apply, and on
+torch (each in one subprocess, since Keras fixes its backend per process).
+The weights after every step and the whole optimizer state at the end are
+compared with reference_adamw.py, a float64 NumPy AdamW written from the paper
+and Keras's sources. torch.optim.AdamW, which nobody here wrote, is compared
+too.
+
+Tolerance. Keras computes in float32 (unit roundoff u = 2**-24 = 6e-8) and the
+reference in float64, so each step may leave a few u of the variable's
+magnitude in every weight, and these add up over the steps: about STEPS * u =
+3e-6 of the magnitude after 50 steps. An error is therefore measured against
+the largest magnitude the variable (or state slot) reaches, and must stay
+within RTOL = 5e-5 of it: above the float32 drift with a margin, and far below
+what any mistake in the algorithm does. test_each_feature_changes_the_result
+checks the latter: switching any tested feature off changes the reference by
+more than 100 * RTOL, so a Keras that ignored or misapplied it would fail here.
+The worst errors are printed, recorded with record_property and written to
+build/figures/reference_errors.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import backend_driver as driver
+from reference_adamw import AdamWConfig, run_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = ROOT / "build" / "figures" / "reference_errors.json"
+RTOL = 5e-5
+SUBPROCESS_TIMEOUT = 600
+
+CASES = [
+    (backend, mode, name)
+    for backend, modes in driver.MODES.items()
+    for mode in modes
+    for name in driver.CONFIGS
+]
+# What each configuration is compared with in test_each_feature_changes_the_result.
+FEATURE_OFF = {
+    "defaults": {"learning_rate": 0.002},
+    "lr_wd": {"weight_decay": 0.0},
+    "no_decay": {"weight_decay": 0.004},
+    "betas_eps": {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "amsgrad": {"amsgrad": False},
+    "clipnorm": {"clipnorm": None},
+    "clipvalue": {"clipvalue": None},
+    "global_clipnorm": {"global_clipnorm": None},
+    "accumulation": {"gradient_accumulation_steps": None},
+    "ema": {"ema_momentum": 0.5},
+    "ema_overwrite": {"ema_overwrite_frequency": None},
+    "everything": {"gradient_accumulation_steps": None},
+}
+
+_figures: dict[str, Any] = {"rtol": RTOL, "steps": driver.STEPS, "modes": {}, "torch": {}}
+
+
+def _start(backend: str, out: Path) -> tuple[subprocess.Popen, Path]:
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    log = out.with_suffix(".log")
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(driver.__file__)), str(out)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=str(ROOT),
+        )
+    return proc, log
+
+
+@pytest.fixture(scope="module")
+def results() -> Any:
+    """Every backend's report: jax and torch in subprocesses, TensorFlow here."""
+    import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = ["jax", "torch"]
+        in_process = keras.backend.backend() == "tensorflow"
+        if not in_process:
+            wanted.append("tensorflow")
+        procs = {b: _start(b, Path(tmp) / f"{b}.json") for b in wanted}
+        out = {}
+        if in_process:
+            out["tensorflow"] = driver.run_backend()
+        for backend, (proc, log) in procs.items():
+            code = proc.wait(timeout=SUBPROCESS_TIMEOUT)
+            if code != 0:
+                pytest.fail(f"{backend} driver failed ({code}):\n{log.read_text()[-4000:]}")
+            out[backend] = json.loads((Path(tmp) / f"{backend}.json").read_text())
+    seconds = {b: r["seconds"] for b, r in out.items()}
+    print(f"\ndriver seconds per backend and mode: {seconds}")
+    yield out
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    _figures["driver_seconds"] = seconds
+    FIGURES.write_text(json.dumps(_figures, indent=2, sort_keys=True) + "\n")
+    print(f"\nworst errors against the float64 reference ({FIGURES}):")
+    print(json.dumps(_figures, indent=2, sort_keys=True))
+
+
+def _scaled_error(actual: Any, expected: np.ndarray, scale: float) -> tuple[float, float]:
+    """(max abs error, max abs error / scale)."""
+    err = float(np.max(np.abs(np.asarray(actual, dtype=np.float64) - expected), initial=0.0))
+    return err, err / max(scale, 1e-30)
+
+
+def _note(key: str, abs_err: float, scaled: float) -> None:
+    entry = _figures["modes"].setdefault(key, {"max_abs_error": 0.0, "max_scaled_error": 0.0})
+    entry["max_abs_error"] = max(entry["max_abs_error"], abs_err)
+    entry["max_scaled_error"] = max(entry["max_scaled_error"], scaled)
+
+
+@pytest.mark.parametrize(("backend", "mode", "name"), CASES)
+def test_matches_reference(results, record_property, backend, mode, name):
+    run = results[backend]["runs"][f"{mode}/{name}"]
+    kwargs = driver.CONFIGS[name]
+    initial, grads = driver.make_problem()
+    steps = len(run["weights"])
+    assert steps == driver.steps_for(backend, mode, kwargs)
+    trajectory, ref = run_reference(AdamWConfig(**kwargs), initial, grads[:steps])
+
+    # A genuine keras.optimizers.AdamW named "adamw", configured as asked, with
+    # keras3 R's defaults (the reference's) for everything not given.
+    assert run["is_keras_adamw"]
+    assert run["name"] == "adamw"
+    expected = dataclasses.asdict(AdamWConfig(**kwargs))
+    del expected["eps_placement"]
+    for key, value in expected.items():
+        assert run["config"][key] == pytest.approx(value, rel=1e-7), key
+
+    # Weights after every step, each against the largest magnitude it reaches.
+    scales = [
+        max(float(np.max(np.abs(step[i]))) for step in trajectory + [initial])
+        for i in range(len(initial))
+    ]
+    worst_abs, worst = 0.0, 0.0
+    for t, (got, want) in enumerate(zip(run["weights"], trajectory)):
+        for i, (g, w) in enumerate(zip(got, want)):
+            abs_err, scaled = _scaled_error(g, w, scales[i])
+            worst_abs, worst = max(worst_abs, abs_err), max(worst, scaled)
+            assert scaled <= RTOL, (
+                f"step {t + 1}, variable {i}: error {abs_err:.3g} is {scaled:.3g} of its "
+                f"scale {scales[i]:.3g} (tolerance {RTOL})"
+            )
+
+    # The optimizer state at the end: every slot, and nothing else.
+    state = run["state"]
+    want_state = ref.state()
+    assert state["unexpected"] == []
+    got_kinds = set(state) & set(driver.STATE_KINDS)
+    assert got_kinds == set(want_state) - {"iterations"}
+    assert state["raw_iterations"] == steps
+    assert state["iterations"] == ref.update_iterations
+    assert state["learning_rate"] == pytest.approx(kwargs.get("learning_rate", 0.001), rel=1e-7)
+    worst_state = 0.0
+    for kind in got_kinds:
+        for i, (g, w) in enumerate(zip(state[kind], want_state[kind])):
+            scale = float(np.max(np.abs(w)))
+            if kind == "average":
+                scale = max(scale, scales[i])
+            abs_err, scaled = _scaled_error(g, w, scale)
+            worst_state = max(worst_state, scaled)
+            assert scaled <= RTOL, f"{kind}[{i}]: error {abs_err:.3g}, {scaled:.3g} of scale"
+
+    _note(f"{backend}/{mode}", worst_abs, max(worst, worst_state))
+    record_property("max_abs_error", worst_abs)
+    record_property("max_scaled_error", max(worst, worst_state))
+    print(f"{backend}/{mode}/{name}: max abs {worst_abs:.3g}, scaled {max(worst, worst_state):.3g}")
+
+
+def _max_scaled_difference(a: Any, b: Any) -> float:
+    """Largest difference between two runs, as a fraction of each variable's magnitude."""
+    worst = 0.0
+    for step_a, step_b in zip(a, b):
+        for x, y in zip(step_a, step_b):
+            x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+            scale = max(float(np.max(np.abs(y))), 1e-30)
+            worst = max(worst, float(np.max(np.abs(x - y))) / scale)
+    return worst
+
+
+@pytest.mark.parametrize("name", list(driver.CONFIGS))
+def test_each_feature_changes_the_result(name):
+    """The comparisons above can fail: each configuration's feature matters."""
+    initial, grads = driver.make_problem()
+    config = AdamWConfig(**driver.CONFIGS[name])
+    traj_on, ref_on = run_reference(config, initial, grads)
+    off = dataclasses.replace(config, **FEATURE_OFF[name])
+    traj_off, ref_off = run_reference(off, initial, grads)
+    if name == "ema":
+        # Without overwriting, EMA leaves the weights alone and shows in its state.
+        diff = _max_scaled_difference([ref_on.averages], [ref_off.averages])
+    else:
+        diff = _max_scaled_difference(traj_on, traj_off)
+    assert diff > 100 * RTOL, f"{name}: the feature moves the result by only {diff:.3g}"
+    # And the features were exercised: clipping at some steps but not all.
+    if "clip" in name:
+        per_step = 1 if config.global_clipnorm else len(initial)
+        assert 0 < ref_on.counts["clipped"] < per_step * ref_on.counts["updates"]
+    if config.ema_overwrite_frequency:
+        assert ref_on.counts["ema_overwrites"] > 0
+
+
+@pytest.mark.parametrize("backend", list(driver.MODES))
+@pytest.mark.parametrize("name", list(driver.TORCH_CONFIGS))
+def test_agrees_with_torch_optim_adamw(results, record_property, backend, name):
+    """Keras's AdamW (on every backend) and torch.optim.AdamW, both float32.
+
+    With epsilon = 1e-12 in both, the two epsilon placements differ by less
+    than 1e-12 / sqrt(v) of a step, far below float32 resolution.
+    """
+    runs = results["torch"]["torch_problems"][name]
+    keras_run = results[backend]["torch_problems"][name]["keras"]
+    torch_run = runs["torch_optim"]
+    assert len(torch_run) == len(keras_run) == driver.TORCH_STEPS
+    diff = _max_scaled_difference(keras_run, torch_run)
+    abs_diff = max(
+        float(np.max(np.abs(np.asarray(x) - np.asarray(y)), initial=0.0))
+        for sa, sb in zip(keras_run, torch_run)
+        for x, y in zip(sa, sb)
+    )
+    entry = _figures["torch"].setdefault(f"keras_{backend}_vs_torch_optim", {})
+    entry[name] = {"max_abs_difference": abs_diff, "max_scaled_difference": diff}
+    record_property("max_abs_difference", abs_diff)
+    print(f"keras/{backend} vs torch.optim.AdamW ({name}): max abs {abs_diff:.3g}")
+    assert diff <= RTOL
+
+
+@pytest.mark.parametrize("name", list(driver.TORCH_CONFIGS))
+def test_torch_epsilon_placement(results, name):
+    """torch adds eps to sqrt(v_hat); Keras adds epsilon to sqrt(v) (epsilon hat).
+
+    In float64 with a large epsilon, torch.optim.AdamW matches the reference in
+    torch's placement to rounding, and not in Keras's: the reference knows
+    exactly how the two differ (epsilon_keras = eps_torch * sqrt(1 - beta_2**t)).
+    """
+    kwargs = dict(driver.TORCH_CONFIGS[name], epsilon=driver.TORCH_BIG_EPSILON)
+    initial, grads = driver.make_problem(driver.TORCH_STEPS, driver.TORCH_SEED)
+    torch_run = results["torch"]["torch_problems"][name]["torch_optim_f64_big_eps"]
+    as_torch, _ = run_reference(AdamWConfig(**kwargs, eps_placement="torch"), initial, grads)
+    as_keras, _ = run_reference(AdamWConfig(**kwargs), initial, grads)
+    exact = _max_scaled_difference(torch_run, as_torch)
+    placement = _max_scaled_difference(torch_run, as_keras)
+    _figures["torch"].setdefault("float64_big_epsilon", {})[name] = {
+        "vs_reference_torch_placement": exact,
+        "vs_reference_keras_placement": placement,
+    }
+    print(f"torch f64 eps={driver.TORCH_BIG_EPSILON}: {exact:.3g} (torch form), "
+          f"{placement:.3g} (Keras form)")
+    assert exact < 1e-12
+    assert placement > 100 * RTOL
