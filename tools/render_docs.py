@@ -47,7 +47,9 @@ for (page in pages) {
     out = file.path(out, paste0(page, ".html")),
     package = c("keras3r", version),
     Links = links,
-    stages = c("build", "install", "render")
+    stages = c("build", "install", "render"),
+    texmath = "tex"  # no KaTeX from a CDN: the pages work offline
+
   )
 }
 """
@@ -157,7 +159,10 @@ def main(argv: list[str]) -> int:
     if css.exists():
         (options.out / "R.css").write_text(css.read_text())
     for page in pages:
-        text = html_to_text((options.out / f"{page}.html").read_text())
+        path = options.out / f"{page}.html"
+        # R's footer links its package index, 00Index.html; ours is index.html.
+        path.write_text(path.read_text().replace('href="00Index.html"', 'href="index.html"'))
+        text = html_to_text(path.read_text())
         (options.out / f"{page}.txt").write_text(text)
     if options.all:
         _index(pages, options.out)
