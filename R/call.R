@@ -46,9 +46,10 @@ check_r_value <- function(x, name, fun, vector = FALSE) {
     # f(*args, **kwargs), so only R can see that `function(step) ...` needs an
     # argument; without this it would fail inside the first training step.
     if (needs_arguments(x)) {
-      arg_error(fun, name, sprintf(
-        "must be a function of no arguments, not one of (%s). For a rate that depends on the step, use a learning_rate_schedule_*() function.",
-        paste(names(formals(args(x))), collapse = ", ")
+      arg_error(fun, name, paste0(
+        "must be a function of no arguments, not one of (",
+        paste(names(formals(args(x))), collapse = ", "), "). For a rate that ",
+        "depends on the step, use a learning_rate_schedule_*() function."
       ))
     }
     return(x)
@@ -63,7 +64,12 @@ check_r_value <- function(x, name, fun, vector = FALSE) {
     return(x)
   }
   if (!is.atomic(x)) {
-    return(x)
+    # An environment, formula, symbol or call: reticulate would fail with
+    # "Unable to convert R object to Python type", naming no argument, and
+    # do.call() below would evaluate a symbol or a call.
+    arg_error(fun, name, sprintf(
+      "must be a number, a string or TRUE/FALSE, not an object of type %s.", typeof(x)
+    ))
   }
   if (is.factor(x)) {
     arg_error(fun, name, "must not be a factor; convert it with as.character() or as.numeric().")

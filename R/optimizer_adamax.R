@@ -8,6 +8,17 @@
 #' the absolute gradients, so the size of a step has a simple upper bound. It can
 #' suit models with sparse updates, such as embeddings.
 #'
+#' @details
+#' A function given as `learning_rate` is called by Keras, in Python, whenever
+#' the rate is needed. An R function is reached through reticulate, at about 10
+#' microseconds a call, and only on the main R thread: Keras can call it on every
+#' step only when the steps run eagerly (`compile(run_eagerly = TRUE)`, or
+#' `optimizer$apply()` called from R). A compiled step, the default of `fit()`,
+#' would call it once and keep that first value for ever, so keras3r stops such a
+#' step with an error instead. Eager steps are several times slower than compiled
+#' ones; for a rate that changes with the step, a `learning_rate_schedule_*()`
+#' runs inside the compiled step at no extra cost.
+#'
 #' @param learning_rate A float, a `LearningRateSchedule()` instance, or a
 #' callable that takes no arguments and returns the actual value to use. The
 #' learning rate. Defaults to `0.001`.

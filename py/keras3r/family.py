@@ -58,6 +58,16 @@ def optimizer_adadelta(
     goes on after the gradients shrink and the method is not very sensitive to the
     learning rate. Set `learning_rate=1` to follow the original paper.
 
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -168,6 +178,16 @@ def optimizer_adafactor(
     squared gradients per row and per column only, not per weight, and rebuilds the
     full second moment from them. Updates are clipped by their root mean square and,
     by default, the step size shrinks with the number of steps taken.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
 
     Args:
         learning_rate:
@@ -287,6 +307,16 @@ def optimizer_adagrad(
     ones get small steps, which suits sparse features; over a long run the steps of
     every weight keep shrinking.
 
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -397,6 +427,16 @@ def optimizer_adam(
     and of their squares (the second moment), corrects both for their start at zero,
     and moves each weight by the ratio of the two. Steps are thus scaled per weight,
     and the method copes well with noisy gradients and with many parameters.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
 
     Args:
         learning_rate:
@@ -519,6 +559,16 @@ def optimizer_adamax(
     absolute gradients, so the size of a step has a simple upper bound. It can suit
     models with sparse updates, such as embeddings.
 
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -637,6 +687,16 @@ def optimizer_adam_w(
     Adam method is "computationally efficient, has little memory requirement,
     invariant to diagonal rescaling of gradients, and is well suited for problems
     that are large in terms of data/parameters".
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
 
     Args:
         learning_rate:
@@ -765,6 +825,16 @@ def optimizer_ftrl(
     `beta` argument corresponds to the `beta` of the paper; with the shrinkage
     penalty set, the L2 penalty acts on the gradient as a magnitude penalty instead.
 
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -883,6 +953,16 @@ def optimizer_lion(
     weight by the same amount, the sign of an interpolated momentum. It needs less
     memory than Adam. Its steps are large, so it usually wants a learning rate 3 to
     10 times smaller than AdamW's, and a weight decay that much larger.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
 
     Args:
         learning_rate:
@@ -1086,6 +1166,16 @@ def optimizer_nadam(
     Nadam is Adam with Nesterov momentum: the first-moment term of each step looks
     one step ahead, which often speeds up early training.
 
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -1198,6 +1288,16 @@ def optimizer_rmsprop(
     squares, so every weight takes steps of a similar size. With `centered=True` it
     divides by an estimate of the variance instead, which can help training at some
     cost in time and memory.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
 
     Args:
         learning_rate:
@@ -1313,6 +1413,16 @@ def optimizer_sgd(
     momentum * v - learning_rate * g` is kept and added to the weights; with
     Nesterov momentum the gradient step is taken from the point that the velocity
     leads to.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
 
     Args:
         learning_rate:

@@ -207,3 +207,21 @@ def test_training_a_small_model_lowers_the_loss() -> None:
     losses = history.history["loss"]
     assert losses[-1] < 0.05 * losses[0]
     assert type(model.optimizer) is keras.optimizers.AdamW
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SPECS if n.startswith("optimizer_")))
+def test_a_schedule_drives_every_optimizer(name: str) -> None:
+    """The rate each optimizer uses follows the schedule as the steps go by."""
+    schedule = keras3r.learning_rate_schedule_piecewise_constant_decay([2], [0.1, 0.01])
+    if name == "optimizer_loss_scale":
+        opt = keras3r.optimizer_loss_scale(keras3r.optimizer_sgd(learning_rate=schedule))
+        rate_of = opt.inner_optimizer
+    else:
+        opt = getattr(keras3r, name)(learning_rate=schedule)
+        rate_of = opt
+    w = keras.Variable(np.ones(3, "float32"))
+    rates = []
+    for _ in range(4):
+        rates.append(float(keras.ops.convert_to_numpy(rate_of.learning_rate)))
+        opt.apply([keras.ops.ones(3)], [w])
+    assert rates == pytest.approx([0.1, 0.1, 0.1, 0.01])

@@ -81,7 +81,8 @@ def test_docstring_says_what_the_man_page_says(name: str, rendered: dict[str, st
     page = render_docs.sections(_drop_footer(rendered[name]))
     assert doc.splitlines()[0] == page["title"]
     described = " ".join(doc.split("\nArgs:\n")[0].splitlines()[1:])
-    assert _python_words(described) == _python_words(page["Description"])
+    on_page = page["Description"] + "\n\n" + page.get("Details", "")
+    assert _python_words(described) == _python_words(on_page)
     in_rd = dict(_arguments(page["Arguments"]))
     in_doc = _docstring_arguments(doc)
     if "..." in in_rd:

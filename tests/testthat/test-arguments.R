@@ -80,3 +80,21 @@ test_that("optimizer_loss_scale wraps an optimizer and passes on only what is gi
   expect_equal(opt$initial_scale, 1024)
   expect_error(optimizer_loss_scale(inner, clipnorm = 1), "clipnorm")
 })
+
+test_that("a schedule drives every optimizer from R", {
+  keras <- reticulate::import("keras")
+  optimizers <- grep("^optimizer_", getNamespaceExports("keras3r"), value = TRUE)
+  optimizers <- setdiff(optimizers, "optimizer_loss_scale")
+  expect_length(optimizers, 11L)
+  for (name in optimizers) {
+    schedule <- learning_rate_schedule_piecewise_constant_decay(2, c(0.1, 0.01))
+    opt <- do.call(name, list(learning_rate = schedule))
+    w <- keras$Variable(c(1, 1, 1))
+    rates <- numeric()
+    for (i in 1:4) {
+      rates[i] <- as.numeric(keras$ops$convert_to_numpy(opt$learning_rate))
+      opt$apply(list(keras$ops$ones(3L)), list(w))
+    }
+    expect_equal(rates, c(0.1, 0.1, 0.1, 0.01), tolerance = 1e-6, label = name)
+  }
+})

@@ -54,6 +54,7 @@ def _optimizer(
         example=example,
         python_example=python_example,
         rules=(shared.only_one_clip,),
+        details=shared.RATE_FUNCTION_DETAILS,
     )
 
 

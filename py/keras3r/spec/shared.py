@@ -150,6 +150,18 @@ GRADIENT_ACCUMULATION_STEPS = Arg(
 
 DOTS_DOC = "For forward/backward compatability."
 
+RATE_FUNCTION_DETAILS = (
+    "A function given as `learning_rate` is called by Keras, in Python, whenever the "
+    "rate is needed. An R function is reached through reticulate, at about 10 "
+    "microseconds a call, and only on the main R thread: Keras can call it on every "
+    "step only when the steps run eagerly (`compile(run_eagerly = TRUE)`, or "
+    "`optimizer$apply()` called from R). A compiled step, the default of `fit()`, "
+    "would call it once and keep that first value for ever, so keras3r stops such a "
+    "step with an error instead. Eager steps are several times slower than compiled "
+    "ones; for a rate that changes with the step, a `learning_rate_schedule_*()` "
+    "runs inside the compiled step at no extra cost."
+)
+
 OPTIMIZER_VALUE = "an `Optimizer` instance"
 SCHEDULE_VALUE = "A `LearningRateSchedule` instance."
 

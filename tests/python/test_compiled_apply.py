@@ -1,0 +1,332 @@
+"""Eager apply() of a keras3r optimizer runs one cached XLA-compiled update (issue 5).
+
+Checked here: the eager path uses the compiled function and never retraces,
+its results equal stock Keras AdamW driven the same way, calls inside a
+tf.function (and fit()) keep Keras's path, settings changed after a step
+take effect, and the optimizer saves and loads as a plain AdamW.  No timings:
+bench/bench_adamw.py measures those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras3r
+from keras3r.compiled_apply import stats
+
+tf = pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the compiled apply is TensorFlow-only"
+)
+
+SHAPES = [(30, 20), (20,), (7, 3, 5), (1000,)]
+STEPS = 12
+# XLA fuses the element-wise ops, so it rounds differently from Keras's eager
+# ops: parameters agree to a few float32 ulps.
+RTOL, ATOL = 2e-6, 1e-7
+
+
+def initial_values() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(s).astype("float32") for s in SHAPES]
+
+
+def gradient_steps(steps: int = STEPS, dtype: str = "float32") -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [[rng.standard_normal(s).astype(dtype) for s in SHAPES] for _ in range(steps)]
+
+
+def fresh_variables() -> list[keras.Variable]:
+    return [keras.Variable(x) for x in initial_values()]
+
+
+def stock_like(ours: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The same optimizer, built by plain Keras (no keras3r behaviour)."""
+    return type(ours).from_config(ours.get_config())
+
+
+def drive_eagerly(opt, variables, steps, via="apply") -> None:
+    for grads in steps:
+        tensors = [tf.constant(g) for g in grads]
+        if via == "apply":
+            opt.apply(tensors, variables)
+        else:
+            opt.apply_gradients(zip(tensors, variables))
+
+
+def values(opt, variables) -> list[np.ndarray]:
+    return [np.asarray(v) for v in variables] + [np.asarray(v) for v in opt.variables]
+
+
+def assert_all_close(ours: list[np.ndarray], stock: list[np.ndarray]) -> None:
+    assert len(ours) == len(stock)
+    for a, b in zip(ours, stock):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+
+def test_eager_apply_uses_one_compiled_function_without_retracing():
+    opt = keras3r.optimizer_adam_w(learning_rate=0.01)
+    variables = fresh_variables()
+    drive_eagerly(opt, variables, gradient_steps(30))
+    assert stats(opt) == {"traces": 1, "compiled_calls": 30, "keras_calls": 0, "entries": 1}
+    assert int(opt.iterations.numpy()) == 30
+
+
+def test_fresh_lists_of_the_same_variables_reuse_the_compiled_function():
+    # What an R loop does: a new list object every call, the same variables.
+    opt = keras3r.optimizer_adam_w()
+    variables = fresh_variables()
+    for grads in gradient_steps(5):
+        opt.apply([tf.constant(g) for g in grads], list(variables))
+    assert stats(opt)["traces"] == 1
+    assert stats(opt)["compiled_calls"] == 5
+
+
+@pytest.mark.parametrize("via", ["apply", "apply_gradients"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"learning_rate": 0.01, "weight_decay": 0.1, "clipnorm": 1.0},
+        {"global_clipnorm": 0.5, "amsgrad": True},
+        {"use_ema": True, "ema_overwrite_frequency": 3},
+        {"gradient_accumulation_steps": 2},
+    ],
+    ids=["defaults", "clipnorm", "global_clipnorm-amsgrad", "ema", "accumulation"],
+)
+def test_results_equal_stock_adamw_driven_eagerly(settings, via):
+    ours = keras3r.optimizer_adam_w(**settings)
+    stock = keras.optimizers.AdamW(**settings)
+    ours_vars, stock_vars = fresh_variables(), fresh_variables()
+    steps = gradient_steps()
+    drive_eagerly(ours, ours_vars, steps, via)
+    drive_eagerly(stock, stock_vars, steps, via)
+    assert stats(ours)["compiled_calls"] == STEPS
+    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+
+
+def test_same_maths_as_stock_keras_under_xla_bit_for_bit():
+    # The compiled update is Keras's own apply traced under XLA: it must be
+    # exactly what stock Keras computes in a jit-compiled step (as in fit()).
+    ours = keras3r.optimizer_adam_w(learning_rate=0.01, clipnorm=1.0)
+    stock = keras.optimizers.AdamW(learning_rate=0.01, clipnorm=1.0)
+    ours_vars, stock_vars = fresh_variables(), fresh_variables()
+
+    @tf.function(jit_compile=True)
+    def stock_step(grads):
+        stock.apply(grads, stock_vars)
+
+    for grads in gradient_steps():
+        tensors = [tf.constant(g) for g in grads]
+        ours.apply(tensors, ours_vars)
+        stock_step(tensors)
+    for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_numpy_float64_gradients_as_from_r():
+    ours = keras3r.optimizer_adam_w()
+    stock = keras.optimizers.AdamW()
+    ours_vars, stock_vars = fresh_variables(), fresh_variables()
+    steps = gradient_steps(5, dtype="float64")
+    for grads in steps:
+        ours.apply(grads, ours_vars)
+        stock.apply(grads, stock_vars)
+    assert stats(ours) == {"traces": 1, "compiled_calls": 5, "keras_calls": 0, "entries": 1}
+    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+
+
+def test_optimizer_variables_are_built_eagerly_before_the_trace():
+    opt = keras3r.optimizer_adam_w()
+    variables = fresh_variables()
+    assert not opt.built
+    drive_eagerly(opt, variables, gradient_steps(1))
+    assert opt.built
+    # iterations, learning_rate, then a momentum and a velocity per variable.
+    assert len(opt.variables) == 2 + 2 * len(SHAPES)
+    assert all(isinstance(v, keras.Variable) for v in opt.variables)
+
+
+def test_changed_settings_compile_a_new_update():
+    ours = keras3r.optimizer_adam_w()
+    stock = keras.optimizers.AdamW()
+    ours_vars, stock_vars = fresh_variables(), fresh_variables()
+    first, second = gradient_steps(6)[:3], gradient_steps(6)[3:]
+    drive_eagerly(ours, ours_vars, first)
+    drive_eagerly(stock, stock_vars, first)
+    for opt in (ours, stock):
+        opt.weight_decay = 0.2  # a Python float: baked into a trace
+        opt.learning_rate = 0.05  # a variable: read by the same trace
+    drive_eagerly(ours, ours_vars, second)
+    drive_eagerly(stock, stock_vars, second)
+    assert stats(ours)["traces"] == 2
+    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+
+
+def test_inside_tf_function_keras_path_still_works():
+    ours = keras3r.optimizer_adam_w(learning_rate=0.01)
+    stock = keras.optimizers.AdamW(learning_rate=0.01)
+    ours_vars, stock_vars = fresh_variables(), fresh_variables()
+
+    @tf.function
+    def ours_step(grads):
+        ours.apply(grads, ours_vars)
+
+    @tf.function
+    def stock_step(grads):
+        stock.apply(grads, stock_vars)
+
+    for grads in gradient_steps():
+        tensors = [tf.constant(g) for g in grads]
+        ours_step(tensors)
+        stock_step(tensors)
+    counts = stats(ours)
+    assert counts["compiled_calls"] == 0
+    assert counts["keras_calls"] >= 1  # once per trace of ours_step, not per step
+    for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_keeps_keras_path():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 4)).astype("float32")
+    y = rng.standard_normal((64, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    opt = keras3r.optimizer_adam_w()
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert int(opt.iterations.numpy()) == 8
+    assert stats(opt)["compiled_calls"] == 0
+
+
+def test_missing_gradient_takes_keras_path():
+    opt = keras3r.optimizer_adam_w()
+    variables = fresh_variables()
+    grads = [tf.constant(g) for g in gradient_steps(1)[0]]
+    grads[1] = None
+    with pytest.warns(UserWarning, match="Gradients do not exist"):
+        opt.apply(grads, variables)
+    assert stats(opt)["keras_calls"] == 1
+    assert stats(opt)["compiled_calls"] == 0
+
+
+def test_unknown_variables_raise_keras_error_without_warning(recwarn):
+    opt = keras3r.optimizer_adam_w()
+    drive_eagerly(opt, fresh_variables(), gradient_steps(1))
+    with pytest.raises(ValueError, match="Unknown variable"):
+        opt.apply([tf.constant(g) for g in gradient_steps(1)[0]], fresh_variables())
+    assert not [w for w in recwarn if "XLA-compiled" in str(w.message)]
+
+
+def test_class_and_config_are_stock_and_save_load_gives_plain_adamw(tmp_path):
+    opt = keras3r.optimizer_adam_w(learning_rate=0.01)
+    assert type(opt) is keras.optimizers.AdamW
+    assert opt.name == "adamw"
+    stock = keras.optimizers.AdamW(learning_rate=0.01, name="adamw")
+    assert opt.get_config() == stock.get_config()
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=opt, loss="mse")
+    grads = [tf.ones_like(v) for v in model.trainable_variables]
+    for _ in range(3):
+        opt.apply(grads, model.trainable_variables)  # eager: compiled path
+    assert stats(opt)["compiled_calls"] == 3
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    reloaded = loaded.optimizer
+    assert type(reloaded) is keras.optimizers.AdamW
+    assert "apply" not in vars(reloaded)
+    assert stats(reloaded)["compiled_calls"] == 0
+    assert reloaded.get_config() == opt.get_config()
+    assert int(reloaded.iterations.numpy()) == 3
+    for a, b in zip(reloaded.variables, opt.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_checkpoint_round_trip():
+    opt = keras3r.optimizer_adam_w()
+    variables = fresh_variables()
+    drive_eagerly(opt, variables, gradient_steps(2))
+    checkpoint = tf.train.Checkpoint(optimizer=opt)
+    saved = [np.asarray(v) for v in opt.variables]
+    path = checkpoint.write(os.path.join(os.environ.get("TMPDIR", "/tmp"), "k3r_ca_ckpt"))
+    drive_eagerly(opt, variables, gradient_steps(2))
+    checkpoint.read(path).assert_consumed()
+    for a, b in zip(opt.variables, saved):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def run_python(code: str, env_extra: dict[str, str]) -> dict:
+    """Run `code` in a fresh Python (for a backend or device set-up); last line is JSON."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_several_replicas_keep_keras_path():
+    # Two logical CPUs must be configured before TF starts: a fresh process.
+    result = run_python(
+        """
+        import json
+        import numpy as np
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras, keras3r
+        from keras3r.compiled_apply import stats
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            opt = keras3r.optimizer_adam_w()
+            variables = [keras.Variable(np.ones((4,), "float32"))]
+        grads = [tf.constant(np.full((4,), 0.5, "float32"))]
+        strategy.run(lambda: opt.apply(grads, variables))  # eager, in replica context
+        with strategy.scope():
+            opt.apply(grads, variables)  # eager, cross-replica context
+        opt.apply(grads, variables)  # eager, outside the scope: built under 2 replicas
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, **stats(opt),
+                          "iterations": int(opt.iterations.numpy())}))
+        """,
+        {"KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert result["replicas"] == 2
+    assert result["compiled_calls"] == 0
+    assert result["traces"] == 0
+    assert result["iterations"] == 3
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_no_op_on_other_backends(backend):
+    pytest.importorskip(backend)
+    result = run_python(
+        """
+        import json
+        import numpy as np
+        import keras, keras3r
+        opt = keras3r.optimizer_adam_w()
+        variables = [keras.Variable(np.ones((4,), "float32"))]
+        opt.apply([keras.ops.ones((4,))], variables)
+        print(json.dumps({"backend": keras.backend.backend(), "class": type(opt).__name__,
+                          "patched": sorted(k for k in vars(opt) if k.startswith("_keras3r")
+                                            or k == "apply")}))
+        """,
+        {"KERAS_BACKEND": backend},
+    )
+    assert result["backend"] == backend
+    assert result["class"] == "AdamW"
+    assert "apply" not in result["patched"]
+    assert "_keras3r_compiled_apply" not in result["patched"]
