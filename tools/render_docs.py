@@ -136,7 +136,8 @@ def _index(pages: list[str], out: Path) -> None:
     rows = []
     for page in pages:
         title = sections(html_to_text((out / f"{page}.html").read_text()))["title"]
-        rows.append(f'<tr><td><a href="{page}.html">{page}()</a></td><td>{html.escape(title)}</td></tr>')
+        link = f'<a href="{page}.html">{page}()</a>'
+        rows.append(f"<tr><td>{link}</td><td>{html.escape(title)}</td></tr>")
     (out / "index.html").write_text(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>keras3r reference</title>"
         '<link rel="stylesheet" type="text/css" href="R.css"></head><body>\n'

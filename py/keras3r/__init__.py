@@ -5,6 +5,6 @@ arguments, and returns a plain Keras 3 object.
 """
 
 from keras3r.family import *  # noqa: F403
-from keras3r.family import __all__
+from keras3r.family import __all__ as __all__
 
 __version__ = "0.1.0"

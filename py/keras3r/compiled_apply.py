@@ -150,9 +150,30 @@ def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:
     return out
 
 
+class _Entry:
+    """One compiled update: the XLA tf.function and its one concrete trace."""
+
+    __slots__ = ("function", "specs", "concrete")
+
+    def __init__(self, function: Any, specs: list[Any]) -> None:
+        self.function = function
+        self.specs = specs
+        self.concrete = function.get_concrete_function(*specs)
+
+
+def _signature(tensors: list[Any]) -> tuple[Any, ...]:
+    """Dtypes and shapes of the gradients: what a trace is specialised to."""
+    try:
+        # EagerTensor's C-level shape: 4x cheaper than building a TensorShape
+        # per gradient, which matters with a hundred variables and small steps.
+        return tuple((t.dtype, t._shape_tuple()) for t in tensors)
+    except AttributeError:
+        return tuple((t.dtype, tuple(t.shape)) for t in tensors)
+
+
 def _compile(
     optimizer: Any, state: CompiledApply, variables: list[Any], grads: list[Any]
-) -> Any:
+) -> _Entry:
     """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled."""
     import tensorflow as tf
 
@@ -164,8 +185,7 @@ def _compile(
         inner(optimizer, list(traced_grads), variables)
 
     function = tf.function(update, jit_compile=True)
-    specs = [tf.TensorSpec(g.shape, g.dtype) for g in grads]
-    return function.get_concrete_function(*specs)
+    return _Entry(function, [tf.TensorSpec(g.shape, g.dtype) for g in grads])
 
 
 def _build_eagerly(optimizer: Any, variables: list[Any]) -> None:
@@ -204,18 +224,14 @@ def _apply(
 
     if not self.built:
         _build_eagerly(self, variables)
-    key = (
-        tuple(map(id, variables)),
-        tuple((t.dtype, tuple(t.shape)) for t in tensors),
-        _settings(self),
-    )
+    key = (tuple(map(id, variables)), _signature(tensors), _settings(self))
     entry = state.entries.get(key)
     if entry is None:
         try:
             entry = _compile(self, state, variables, tensors)
             # The first call compiles: XLA errors surface here, before any
             # variable is written.
-            entry(*tensors)
+            entry.concrete(*tensors)
         except Exception as error:
             return _keras_path_instead(state, key, keras_path, error)
         state.entries[key] = entry
@@ -225,7 +241,7 @@ def _apply(
         return keras_path()
     else:
         state.entries.move_to_end(key)
-        entry(*tensors)
+        entry.concrete(*tensors)
     state.compiled_calls += 1
     return None  # Keras's `apply` returns None too.
 
@@ -286,3 +302,19 @@ def stats(optimizer: Any) -> dict[str, int]:
         "keras_calls": state.keras_calls,
         "entries": len(state.entries),
     }
+
+
+def compiled_hlo(optimizer: Any) -> list[str]:
+    """The optimised XLA HLO of each compiled update of `optimizer` (for benchmarks).
+
+    Lets a benchmark count the bytes the update really moves, from what XLA
+    made of Keras's maths, instead of assuming a kernel.
+    """
+    state = vars(optimizer).get(_STATE)
+    if state is None:
+        return []
+    return [
+        entry.function.experimental_get_compiler_ir(*entry.specs)(stage="optimized_hlo")
+        for entry in state.entries.values()
+        if isinstance(entry, _Entry)
+    ]

@@ -1555,9 +1555,9 @@ def learning_rate_schedule_cosine_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> schedule = learning_rate_schedule_cosine_decay(0.1, decay_steps=1000)
-        >>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=schedule)
+        >>> rate = learning_rate_schedule_cosine_decay(0.1, decay_steps=1000)
+        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
+        >>> opt = optimizer_sgd(learning_rate=rate)
     """
     return build("learning_rate_schedule_cosine_decay", locals())
 
@@ -1608,9 +1608,9 @@ def learning_rate_schedule_cosine_decay_restarts(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> schedule = learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps=400)
-        >>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=schedule)
+        >>> rate = learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps=400)
+        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
+        >>> opt = optimizer_sgd(learning_rate=rate)
     """
     return build("learning_rate_schedule_cosine_decay_restarts", locals())
 
@@ -1654,9 +1654,9 @@ def learning_rate_schedule_exponential_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> schedule = learning_rate_schedule_exponential_decay(0.1, decay_steps=500, decay_rate=0.5)
-        >>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=schedule)
+        >>> rate = learning_rate_schedule_exponential_decay(0.1, 500, decay_rate=0.5)
+        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
+        >>> opt = optimizer_sgd(learning_rate=rate)
     """
     return build("learning_rate_schedule_exponential_decay", locals())
 
@@ -1700,9 +1700,9 @@ def learning_rate_schedule_inverse_time_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> schedule = learning_rate_schedule_inverse_time_decay(0.1, decay_steps=500, decay_rate=1.0)
-        >>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=schedule)
+        >>> rate = learning_rate_schedule_inverse_time_decay(0.1, 500, decay_rate=1.0)
+        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
+        >>> opt = optimizer_sgd(learning_rate=rate)
     """
     return build("learning_rate_schedule_inverse_time_decay", locals())
 
@@ -1738,9 +1738,9 @@ def learning_rate_schedule_piecewise_constant_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> schedule = learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 0.001])
-        >>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=schedule)
+        >>> rate = learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 1e-3])
+        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
+        >>> opt = optimizer_sgd(learning_rate=rate)
     """
     return build("learning_rate_schedule_piecewise_constant_decay", locals())
 
@@ -1790,8 +1790,8 @@ def learning_rate_schedule_polynomial_decay(
         learning_rate_schedule_piecewise_constant_decay()
 
     Examples:
-        >>> schedule = learning_rate_schedule_polynomial_decay(0.1, decay_steps=1000, power=2.0)
-        >>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=schedule)
+        >>> rate = learning_rate_schedule_polynomial_decay(0.1, decay_steps=1000, power=2.0)
+        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
+        >>> opt = optimizer_sgd(learning_rate=rate)
     """
     return build("learning_rate_schedule_polynomial_decay", locals())

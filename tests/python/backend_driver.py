@@ -64,7 +64,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-MODES = {"tensorflow": ("eager", "function", "xla"), "jax": ("eager", "jit"), "torch": ("eager",)}
+# On TensorFlow, keras3r runs an eager apply() as one cached XLA-compiled update
+# (keras3r.compiled_apply): "eager" is that path; "eager_keras" runs under
+# tf.config.run_functions_eagerly(True), where keras3r leaves Keras's own
+# op-by-op eager path in place.
+MODES = {
+    "tensorflow": ("eager", "eager_keras", "function", "xla"),
+    "jax": ("eager", "jit"),
+    "torch": ("eager",),
+}
 # Eager JAX re-traces the lax.cond of gradient accumulation at every call
 # (about 0.2 s a step on 2 cores): those configurations run fewer steps there;
 # the jitted JAX variant runs them in full.
@@ -179,6 +187,17 @@ def run_keras(
         def step(gs: list[Any]) -> None:
             opt.apply(gs, variables)
 
+    elif mode == "eager_keras" and backend == "tensorflow":
+        import tensorflow as tf
+
+        def step(gs: list[Any]) -> None:
+            previous = tf.config.functions_run_eagerly()
+            tf.config.run_functions_eagerly(True)
+            try:
+                opt.apply(gs, variables)
+            finally:
+                tf.config.run_functions_eagerly(previous)
+
     elif mode in ("function", "xla") and backend == "tensorflow":
         import tensorflow as tf
 
@@ -216,8 +235,15 @@ def run_keras(
 def _report(opt: Any, variables: Sequence[Any], trajectory: list[Any]) -> dict[str, Any]:
     import keras
 
+    try:
+        from keras3r.compiled_apply import stats
+    except ImportError:  # a keras3r without it: nothing to report
+        apply_stats = None
+    else:
+        apply_stats = stats(opt)
     return {
         "weights": trajectory,
+        "apply_stats": apply_stats,
         "state": optimizer_state(opt, variables),
         "is_keras_adamw": isinstance(opt, keras.optimizers.AdamW),
         "name": opt.name,

@@ -295,8 +295,6 @@ def test_several_replicas_keep_keras_path():
             variables = [keras.Variable(np.ones((4,), "float32"))]
         grads = [tf.constant(np.full((4,), 0.5, "float32"))]
         strategy.run(lambda: opt.apply(grads, variables))  # eager, in replica context
-        with strategy.scope():
-            opt.apply(grads, variables)  # eager, cross-replica context
         opt.apply(grads, variables)  # eager, outside the scope: built under 2 replicas
         print(json.dumps({"replicas": strategy.num_replicas_in_sync, **stats(opt),
                           "iterations": int(opt.iterations.numpy())}))
@@ -306,7 +304,7 @@ def test_several_replicas_keep_keras_path():
     assert result["replicas"] == 2
     assert result["compiled_calls"] == 0
     assert result["traces"] == 0
-    assert result["iterations"] == 3
+    assert result["iterations"] == 2
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

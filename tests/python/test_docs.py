@@ -8,9 +8,9 @@ from pathlib import Path
 
 import keras
 import pytest
-import render_docs
 
 import keras3r
+import render_docs
 from keras3r.docs import docstring
 from keras3r.spec import SPECS
 

@@ -11,8 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import generate
 import pytest
+
+import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,8 @@ def test_generated_python_and_r_match_the_spec() -> None:
 
 def _copy_generated_tree(target: Path) -> None:
     for folder in ("R", "man", "py"):
-        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / folder, target / folder, ignore=ignore)
     for name in ("DESCRIPTION", "NAMESPACE", "LICENSE"):
         shutil.copy(ROOT / name, target / name)
 
@@ -57,7 +59,8 @@ def test_roxygen_output_matches_man_and_namespace(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "man")
     (tmp_path / "NAMESPACE").unlink()
     subprocess.run(
-        ["Rscript", "-e", "suppressMessages(roxygen2::roxygenise(load_code = roxygen2::load_source))"],
+        ["Rscript", "-e",
+         "suppressMessages(roxygen2::roxygenise(load_code = roxygen2::load_source))"],
         cwd=tmp_path, check=True, capture_output=True,
     )
     for rd in sorted((ROOT / "man").glob("*.Rd")):

@@ -6,11 +6,11 @@ import inspect
 
 import keras
 import pytest
-from spec_table import rows
 
 import keras3r
 from keras3r.spec import SPECS
 from keras3r.spec.model import python_default
+from spec_table import rows
 
 CONTRACT = rows()
 
@@ -51,7 +51,9 @@ def test_python_signature_mirrors_r(name: str) -> None:
     expected = _formals_with_position(formals)
     assert [p.name for p in params] == [n for n, _, _ in expected]
     for param, (_, literal, after_dots) in zip(params, expected):
-        kind = inspect.Parameter.KEYWORD_ONLY if after_dots else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        if after_dots:
+            kind = inspect.Parameter.KEYWORD_ONLY
         assert param.kind is kind, param.name
         if literal is None:
             assert param.default is inspect.Parameter.empty, param.name

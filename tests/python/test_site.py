@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import render_docs
 
+import render_docs
 from keras3r.spec import SPECS
 
 CHROMIUM_FLAGS = [

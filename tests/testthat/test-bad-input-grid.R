@@ -38,7 +38,8 @@ required_values <- list(
 )
 
 specs <- reticulate::import("keras3r.spec", convert = FALSE)
-py_builtins <- reticulate::import_builtins()
+py_builtins <- reticulate::import_builtins(convert = FALSE)
+as_r <- function(x) if (inherits(x, "python.builtin.object")) reticulate::py_to_r(x) else x
 
 check_kind <- function(fn, arg) {
   check <- specs$SPECS[[fn]]$arg(arg)$check
@@ -48,9 +49,9 @@ check_kind <- function(fn, arg) {
 # The arguments that optimizer_loss_scale() passes on only when not NULL.
 passed_only_when_given <- function(fn, arg) {
   spec <- specs$SPECS[[fn]]
-  if (!reticulate::py_to_r(spec$pass_after_dots_only_when_given)) return(FALSE)
-  after <- vapply(reticulate::py_to_r(py_builtins$list(spec$after_dots)),
-                  function(a) reticulate::py_to_r(a$name), "")
+  if (!as_r(spec$pass_after_dots_only_when_given)) return(FALSE)
+  after <- vapply(seq_len(as_r(py_builtins$len(spec$after_dots))) - 1L,
+                  function(i) as_r(spec$after_dots[i]$name), "")
   arg %in% after
 }
 
@@ -104,7 +105,7 @@ cases_tried <- 0L
 refused <- 0L
 
 test_that("the family is the spec's, every function exported", {
-  expect_setequal(family, names(reticulate::py_to_r(specs$SPECS)))
+  expect_setequal(family, as_r(py_builtins$list(specs$SPECS)))
 })
 
 for (fn in family) {
@@ -123,7 +124,7 @@ for (fn in family) {
         args[arg] <- list(value)  # list(): a NULL value stays in
         label <- sprintf("%s(%s = %s)", fn, arg, code)
         cases_tried <<- cases_tried + 1L
-        result <- tryCatch(do.call(fun, args), error = function(e) e)
+        result <- tryCatch(do.call(fun, args, quote = TRUE), error = function(e) e)
         if (inherits(result, "error")) {
           refused <<- refused + 1L
           expect_true(refusal_kind_ok(result),

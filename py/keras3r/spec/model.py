@@ -12,8 +12,9 @@ Documentation text is roxygen markdown written with R literals (`NULL`, `TRUE`,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from keras3r.checks import Check
 

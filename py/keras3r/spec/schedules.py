@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras3r.checks import ArgumentError, Boolean, Integer, Real, RealList, Text
+from keras3r.checks import ArgumentError, Boolean, Integer, RealList, Text
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
 
@@ -42,9 +42,9 @@ def _examples(call: str, py_call: str) -> tuple[str, str]:
         "opt <- optimizer_sgd(learning_rate = schedule)"
     )
     py = (
-        f">>> schedule = {py_call}\n"
-        ">>> [float(schedule(step)) for step in (0, 500, 1000)]  # the rate at 3 steps\n"
-        ">>> opt = optimizer_sgd(learning_rate=schedule)"
+        f">>> rate = {py_call}\n"
+        ">>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps\n"
+        ">>> opt = optimizer_sgd(learning_rate=rate)"
     )
     return r, py
 
@@ -138,7 +138,7 @@ EXPONENTIAL_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_exponential_decay(0.1, decay_steps = 500, decay_rate = 0.5)",
-        "learning_rate_schedule_exponential_decay(0.1, decay_steps=500, decay_rate=0.5)",
+        "learning_rate_schedule_exponential_decay(0.1, 500, decay_rate=0.5)",
     ),
 )
 
@@ -158,7 +158,7 @@ INVERSE_TIME_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_inverse_time_decay(0.1, decay_steps = 500, decay_rate = 1)",
-        "learning_rate_schedule_inverse_time_decay(0.1, decay_steps=500, decay_rate=1.0)",
+        "learning_rate_schedule_inverse_time_decay(0.1, 500, decay_rate=1.0)",
     ),
 )
 
@@ -186,7 +186,7 @@ PIECEWISE_CONSTANT_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_piecewise_constant_decay(c(300, 600), c(0.1, 0.01, 0.001))",
-        "learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 0.001])",
+        "learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 1e-3])",
     ),
     rules=(_one_more_value,),
 )
