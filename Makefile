@@ -77,8 +77,11 @@ lint: $(STAMPS)/venv
 	@$(PY) -m ruff check py tools tests/python bench demo
 	@echo "ruff: clean"
 
+# Two pytest processes: R embedded through rpy2 must not share one with the
+# rest of the suite (tests/python/with_r/conftest.py says why).
 test-python: setup
-	@$(PY) -m pytest -q -p no:cacheprovider tests/python
+	@$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/with_r
+	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_r
 
 test-r: setup
 	@Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE), stop_on_failure = TRUE)'
