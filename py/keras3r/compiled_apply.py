@@ -87,6 +87,8 @@ class CompiledApply:
         self.traces = 0
         self.compiled_calls = 0
         self.keras_calls = 0
+        # Traces of a user's plain tf.function that nested the compiled update.
+        self.graph_traces = 0
 
 
 def _unbound(optimizer: Any, name: str) -> Callable[..., Any]:
@@ -121,11 +123,18 @@ def _settings(optimizer: Any) -> tuple[Any, ...]:
 
 def _compilable_call(optimizer: Any) -> bool:
     """Whether this call may run the compiled update (see the module docstring)."""
-    import keras
     import tensorflow as tf
 
     if not tf.executing_eagerly() or tf.config.functions_run_eagerly():
         return False
+    return _compilable_setting(optimizer)
+
+
+def _compilable_setting(optimizer: Any) -> bool:
+    """No strategy with several replicas and no learning-rate function in the way."""
+    import keras
+    import tensorflow as tf
+
     if tf.distribute.has_strategy():
         return False
     strategy = getattr(optimizer, "_distribution_strategy", None)
@@ -136,6 +145,38 @@ def _compilable_call(optimizer: Any) -> bool:
     if callable(rate) and not isinstance(rate, (schedule, keras.Variable)):
         return False
     return True
+
+
+def _inside_xla() -> bool:
+    """True while tracing inside an XLA-compiled function (fit()'s default step).
+
+    TF's own test (private API); where it is missing, answer True, which keeps
+    Keras's path: the safe side.
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:
+        return True
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+
+def _graph_compilable_call(optimizer: Any) -> bool:
+    """Whether a call traced inside a plain (non-XLA) tf.function may compile its update.
+
+    A custom training step in `tf.function` without `jit_compile` runs AdamW
+    as unfused graph ops: 3.6 times stock Keras under XLA with 8M parameters.
+    Compiling the update alone, as an XLA function nested in the user's
+    graph, brings it to the XLA figure. Inside XLA already (fit()'s default
+    step), under a distribution strategy, or with a learning-rate function,
+    Keras's path stays, for the reasons given for eager calls.
+    """
+    import tensorflow as tf
+
+    if tf.executing_eagerly() or tf.config.functions_run_eagerly() or _inside_xla():
+        return False
+    return _compilable_setting(optimizer)
 
 
 def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:
@@ -235,6 +276,8 @@ def _apply(
         state.keras_calls += 1
         return state.inner(self, grads, trainable_variables)
 
+    if _graph_compilable_call(self):
+        return _apply_in_graph(self, state, grads, trainable_variables, keras_path)
     if not _compilable_call(self):
         return keras_path()
     # Lists, once: the arguments may be iterators (apply_gradients passes a
@@ -273,6 +316,42 @@ def _apply(
         entry.call(tensors)
     state.compiled_calls += 1
     return None  # Keras's `apply` returns None too.
+
+
+def _apply_in_graph(
+    self: Any,
+    state: CompiledApply,
+    grads: Sequence[Any],
+    trainable_variables: Sequence[Any] | None,
+    keras_path: Callable[[], Any],
+) -> Any:
+    """Inside a plain tf.function: Keras's `apply` as a nested XLA function.
+
+    Traced once per trace of the user's function, so a step that is not
+    retraced does not retrace this either.
+    """
+    import tensorflow as tf
+
+    grads = list(grads)
+    variables = list(self._trainable_variables if trainable_variables is None
+                     else trainable_variables)
+    if (trainable_variables is None and not self.built) or len(grads) != len(variables):
+        return keras_path()
+    if any(g is None or isinstance(g, (tf.IndexedSlices, tf.SparseTensor)) for g in grads):
+        return keras_path()
+    tensors = [tf.convert_to_tensor(g) for g in grads]
+    if not self.built:
+        with tf.init_scope():  # slots are variables: made eagerly, outside the trace
+            _build_eagerly(self, variables)
+    inner = state.inner
+
+    def update(*traced_grads: Any) -> None:
+        state.traces += 1
+        inner(self, list(traced_grads), variables)
+
+    tf.function(update, jit_compile=True)(*tensors)
+    state.graph_traces += 1
+    return None
 
 
 def _keras_path_instead(

@@ -231,10 +231,12 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     # ... while keras3r clips the summed gradient, as one device does.
     for clip in CLIPS:
         assert dist[clip]["keras3r"] < SMALL, clip
-    # One device: keras3r is stock Keras, bit for bit; without clipping, so is
-    # the two-replica run.
+    # One device: keras3r is stock Keras up to float32 rounding (its update is
+    # XLA-compiled inside the training step, keras3r.compiled_apply, which
+    # fuses the element-wise ops); without clipping, the two-replica run,
+    # which keeps Keras's path, is stock bit for bit.
     for clip in CLIPS:
-        assert results["single_k3r_vs_stock"][clip] == 0.0, clip
+        assert results["single_k3r_vs_stock"][clip] < 1e-6, clip
     assert results["dist_k3r_vs_stock"]["none"] == 0.0
 
 
