@@ -197,27 +197,6 @@ def keras_steps(
     return steps, eager_optimizer
 
 
-def nested_xla_step(params: list[np.ndarray], grads: list[np.ndarray]) -> Callable[[], Any]:
-    """A design option, not keras3r's behaviour: a plain tf.function step whose
-    optimizer update is a call to a separate XLA-compiled function (what routing
-    graph-mode apply() through the compiled update would give)."""
-    tensors = [tf.constant(g) for g in grads]
-    variables = [keras.Variable(p) for p in params]
-    opt = keras.optimizers.AdamW()
-    opt.build(variables)
-
-    def update(*g: Any) -> None:
-        opt.apply(list(g), variables)
-
-    inner = tf.function(update, jit_compile=True)
-
-    def step(g: list[Any]) -> None:
-        inner(*g)
-
-    outer = tf.function(step)
-    return lambda: outer(tensors)
-
-
 def torch_optimizer(params: list[np.ndarray], grads: list[np.ndarray]) -> tuple[Any, str]:
     weights = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
     for w, g in zip(weights, grads):
@@ -261,7 +240,6 @@ def bench_shape(label: str, n_vars: int, total: int) -> None:
     stock, _ = keras_steps(lambda: keras.optimizers.AdamW(), params, grads)
     steps = {f"ours {m}": s for m, s in ours.items()}
     steps.update({f"stock {m}": s for m, s in stock.items()})
-    steps["option"] = nested_xla_step(params, grads)
 
     start = time.perf_counter()
     ours["eager"]()  # the first eager step traces and XLA-compiles
@@ -301,9 +279,6 @@ def bench_shape(label: str, n_vars: int, total: int) -> None:
         print(f"{mode:<12} {o:9.2f} {s:9.2f} {o / s:11.2f} "
               f"{o / times['stock XLA']:15.2f} {o / torch_ms:11.2f}")
 
-    option = times["option"]
-    print(f"design option, not enabled: a plain tf.function step calling an XLA-compiled "
-          f"update {option:.2f} ms = {option / times['stock XLA']:.2f} x stock XLA")
 
     hlo = compiled_hlo(ours_eager_opt)
     traffic, n_kernels = hlo_traffic_bytes(hlo[0]) if hlo else (float("nan"), 0)

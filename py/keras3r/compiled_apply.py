@@ -1,4 +1,4 @@
-"""One cached XLA-compiled update when an optimizer is driven eagerly (TensorFlow).
+"""One XLA-compiled update however an optimizer is driven (TensorFlow).
 
 Why: R users drive optimizers three ways: `fit()`, a custom step inside
 `tf_function()`, and a plain loop calling `optimizer$apply(grads, weights)`
@@ -28,10 +28,13 @@ builds them, so that none is created inside the function.  Python settings
 part of the key: changing one compiles a new update instead of silently
 using the old value.
 
+Inside a plain `tf.function` (a custom training step without
+`jit_compile`, or `fit(jit_compile=False)`), the same Keras `apply` becomes an
+XLA function nested in the user's graph, traced once per trace of that graph.
+
 When Keras's path is kept, unchanged:
-  * not executing eagerly: inside any `tf.function`, including `fit()`'s
-    train function and a user's custom step (compiled or not), the call is
-    already part of a graph that Keras and the user chose how to compile;
+  * inside an XLA-compiled function already (`fit()`'s default step, a step
+    with `jit_compile=True`): the update is compiled with the rest;
   * `tf.config.run_functions_eagerly(True)`: the user asked to debug eagerly;
   * a `tf.distribute` strategy is in scope, or the optimizer was built under
     one with more than one replica: the update must go through the strategy's
