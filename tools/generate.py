@@ -18,11 +18,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "py"))
-# keras3r/__init__.py imports the module this script writes; stand in for it, so
-# that a missing or broken family.py can always be regenerated.
-_placeholder = types.ModuleType("keras3r.family")
-_placeholder.__all__ = []  # type: ignore[attr-defined]
-sys.modules["keras3r.family"] = _placeholder
+try:
+    import keras3r.family  # noqa: F401
+except Exception:
+    # keras3r/__init__.py imports the module this script writes: stand in for
+    # it, so that a missing or broken family.py can always be regenerated.
+    for module in [m for m in sys.modules if m == "keras3r" or m.startswith("keras3r.")]:
+        del sys.modules[module]
+    _placeholder = types.ModuleType("keras3r.family")
+    _placeholder.__all__ = []  # type: ignore[attr-defined]
+    sys.modules["keras3r.family"] = _placeholder
 
 from keras3r.docs import docstring  # noqa: E402
 from keras3r.spec import SPECS, Arg, FunctionSpec  # noqa: E402
