@@ -59,11 +59,12 @@ from __future__ import annotations
 
 import inspect
 import re
-import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from keras3r.instance_methods import bind, is_tensorflow_optimizer, method_in_force
 
 # Instance-dict key of the per-optimizer state; its presence also marks an
 # optimizer as already adapted, so preparing it twice does not stack wrappers.
@@ -92,18 +93,6 @@ class CompiledApply:
         self.keras_calls = 0
         # Traces of a user's plain tf.function that nested the compiled update.
         self.graph_traces = 0
-
-
-def _unbound(optimizer: Any, name: str) -> Callable[..., Any]:
-    """`optimizer.<name>` as a function of (self, ...), so wrappers compose.
-
-    Another keras3r feature may already have bound its own method on the
-    instance; calling that (through `self`) keeps its behaviour.
-    """
-    method = getattr(optimizer, name)
-    if isinstance(method, types.MethodType) and method.__self__ is optimizer:
-        return method.__func__
-    return lambda _self, *args: method(*args)
 
 
 def _settings(optimizer: Any) -> tuple[Any, ...]:
@@ -386,19 +375,12 @@ def compile_eager_apply(optimizer: Any) -> Any:
     torch, is returned untouched.  Returns `optimizer` itself, with the same
     class and the same config.
     """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
+    if not is_tensorflow_optimizer(optimizer) or _STATE in vars(optimizer):
         return optimizer
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer
-    attrs = vars(optimizer)
-    if _STATE in attrs:
-        return optimizer
-    # Written to the instance dict directly: not state for Keras or TF
-    # tracking to see, and never part of get_config() or a saved file.
-    attrs[_STATE] = CompiledApply(_unbound(optimizer, "apply"))
-    attrs["apply"] = types.MethodType(_apply, optimizer)
+    # In the instance dict, outside Keras and TF tracking: never part of
+    # get_config() or a saved file.
+    vars(optimizer)[_STATE] = CompiledApply(method_in_force(optimizer, "apply"))
+    bind(optimizer, "apply", _apply)
     return optimizer
 
 

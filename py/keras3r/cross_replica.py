@@ -29,9 +29,9 @@ single-device training is exactly stock Keras.  On JAX and torch there is no
 
 from __future__ import annotations
 
-import types
-from collections.abc import Callable
 from typing import Any
+
+from keras3r.instance_methods import bind, is_tensorflow_optimizer, method_in_force
 
 # The instance attribute that records that an optimizer was already adapted,
 # so that preparing one twice does not stack the wrappers.
@@ -48,19 +48,6 @@ def _replicas_in_sync() -> int:
     return int(context.num_replicas_in_sync)
 
 
-def _unbound(optimizer: Any, name: str) -> Callable[..., Any]:
-    """`optimizer.<name>` as a function of (self, ...).
-
-    Calling through `self` rather than a method bound now keeps a copy of the
-    optimizer (copy.deepcopy rebinds instance methods) clipping with its own
-    settings, not with the original's.
-    """
-    method = getattr(optimizer, name)
-    if isinstance(method, types.MethodType) and method.__self__ is optimizer:
-        return method.__func__
-    return lambda _self, *args: method(*args)
-
-
 def clip_after_cross_replica_sum(optimizer: Any) -> Any:
     """Make `optimizer` clip gradients after, not before, the replicas' sum.
 
@@ -68,13 +55,7 @@ def clip_after_cross_replica_sum(optimizer: Any) -> Any:
     have `_all_reduce_sum_gradients`); anything else is returned untouched.
     Returns `optimizer` itself, with the same class and the same config.
     """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return optimizer
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer
-    if getattr(optimizer, _MARK, False):
+    if not is_tensorflow_optimizer(optimizer) or getattr(optimizer, _MARK, False):
         return optimizer
     if not (
         callable(getattr(optimizer, "_clip_gradients", None))
@@ -86,8 +67,8 @@ def clip_after_cross_replica_sum(optimizer: Any) -> Any:
 
     # The methods in force now (possibly already bound on the instance by
     # another keras3r feature), so that wrappers compose instead of replace.
-    clip = _unbound(optimizer, "_clip_gradients")
-    all_reduce_sum = _unbound(optimizer, "_all_reduce_sum_gradients")
+    clip = method_in_force(optimizer, "_clip_gradients")
+    all_reduce_sum = method_in_force(optimizer, "_all_reduce_sum_gradients")
 
     def _clip_gradients(self: Any, grads: list[Any]) -> list[Any]:
         # Per-replica gradients are parts of the whole: clipping them here
@@ -110,10 +91,7 @@ def clip_after_cross_replica_sum(optimizer: Any) -> Any:
             reduced[i] = (grad, reduced[i][1])
         return reduced
 
-    # Written to the instance dict directly: these are not state for Keras or
-    # TF tracking to see, and they must not reach get_config() or a save.
-    attrs = vars(optimizer)
-    attrs["_clip_gradients"] = types.MethodType(_clip_gradients, optimizer)
-    attrs["_all_reduce_sum_gradients"] = types.MethodType(_all_reduce_sum_gradients, optimizer)
-    attrs[_MARK] = True
+    bind(optimizer, "_clip_gradients", _clip_gradients)
+    bind(optimizer, "_all_reduce_sum_gradients", _all_reduce_sum_gradients)
+    vars(optimizer)[_MARK] = True
     return optimizer
