@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from keras3r.spec import SPECS, FunctionSpec
+from keras3r.spec import FunctionSpec, family_of
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
@@ -73,9 +73,8 @@ def docstring(spec: FunctionSpec) -> str:
             for r in spec.references
         )
         parts.append("References:\n" + "\n".join(items))
-    family = [s.name for s in SPECS.values() if s.family == spec.family and s is not spec]
     see_also = textwrap.fill(
-        ", ".join(f"{name}()" for name in family), width=80, initial_indent="    ",
+        ", ".join(f"{name}()" for name in family_of(spec)), width=80, initial_indent="    ",
         subsequent_indent="    ",
     )
     parts.append(f"See Also:\n    Other {spec.family}:\n{see_also}")

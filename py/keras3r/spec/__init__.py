@@ -10,4 +10,10 @@ from keras3r.spec.schedules import SCHEDULES
 
 SPECS: dict[str, FunctionSpec] = {spec.name: spec for spec in OPTIMIZERS + SCHEDULES}
 
-__all__ = ["REQUIRED", "SPECS", "Arg", "FunctionSpec"]
+
+def family_of(spec: FunctionSpec) -> list[str]:
+    """The other members of spec's family, in SPECS order: its see-also list."""
+    return [s.name for s in SPECS.values() if s.family == spec.family and s is not spec]
+
+
+__all__ = ["REQUIRED", "SPECS", "Arg", "FunctionSpec", "family_of"]

@@ -104,9 +104,3 @@ class FunctionSpec:
 
     def r_signature(self) -> str:
         return "(" + ", ".join(self.r_formals()) + ")"
-
-    def arg(self, name: str) -> Arg:
-        for a in self.args:
-            if a.name == name:
-                return a
-        raise KeyError(name)
