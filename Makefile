@@ -84,7 +84,7 @@ test-python: setup
 	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_r
 
 test-r: setup
-	@Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE), stop_on_failure = TRUE)'
+	@Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
 
 # R CMD check on the built tarball, as CRAN would (no PDF manual: no LaTeX here).
 check: setup

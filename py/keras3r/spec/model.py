@@ -104,3 +104,10 @@ class FunctionSpec:
 
     def r_signature(self) -> str:
         return "(" + ", ".join(self.r_formals()) + ")"
+
+    def arg(self, name: str) -> Arg:
+        """The argument called `name` (tests read each argument's check by name)."""
+        for a in self.args:
+            if a.name == name:
+                return a
+        raise KeyError(name)
