@@ -232,20 +232,29 @@ def _signature(tensors: list[Any]) -> tuple[Any, ...]:
         return tuple((t.dtype, tuple(t.shape)) for t in tensors)
 
 
-def _compile(
-    optimizer: Any, state: CompiledApply, variables: list[Any], grads: list[Any]
-) -> _Entry:
-    """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled."""
+def _xla_update(optimizer: Any, state: CompiledApply, variables: list[Any]) -> Any:
+    """Keras's `apply` for these variables, as a `tf.function` with `jit_compile=True`.
+
+    Variables come from the closure (captured), gradients as arguments.
+    """
     import tensorflow as tf
 
     inner = state.inner
 
     def update(*traced_grads: Any) -> None:
         state.traces += 1
-        # Variables come from the closure (captured), gradients as arguments.
         inner(optimizer, list(traced_grads), variables)
 
-    function = tf.function(update, jit_compile=True)
+    return tf.function(update, jit_compile=True)
+
+
+def _compile(
+    optimizer: Any, state: CompiledApply, variables: list[Any], grads: list[Any]
+) -> _Entry:
+    """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled."""
+    import tensorflow as tf
+
+    function = _xla_update(optimizer, state, variables)
     return _Entry(function, [tf.TensorSpec(g.shape, g.dtype) for g in grads])
 
 
@@ -261,16 +270,17 @@ def _build_eagerly(optimizer: Any, variables: list[Any]) -> None:
 def _apply(
     self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
 ) -> Any:
-    """`Optimizer.apply`, run as one cached XLA-compiled update when called eagerly."""
+    """`Optimizer.apply`, run as an XLA-compiled update where that is possible."""
+    import tensorflow as tf
+
     state: CompiledApply = vars(self)[_STATE]
 
     def keras_path() -> Any:
         state.keras_calls += 1
         return state.inner(self, grads, trainable_variables)
 
-    if _graph_compilable_call(self):
-        return _apply_in_graph(self, state, grads, trainable_variables, keras_path)
-    if not _compilable_call(self):
+    in_graph = _graph_compilable_call(self)
+    if not in_graph and not _compilable_call(self):
         return keras_path()
     # Lists, once: the arguments may be iterators (apply_gradients passes a
     # zip's halves), and Keras's path may still need them below.
@@ -288,7 +298,14 @@ def _apply(
         return keras_path()
 
     if not self.built:
-        _build_eagerly(self, variables)
+        with tf.init_scope():  # slots are variables: made eagerly, outside any trace
+            _build_eagerly(self, variables)
+    if in_graph:
+        # Inside a plain tf.function: a nested XLA function, traced once per
+        # trace of the user's function (so never per step).
+        _xla_update(self, state, variables)(*tensors)
+        state.graph_traces += 1
+        return None
     key = (tuple(map(id, variables)), _signature(tensors), _settings(self))
     entry = state.entries.get(key)
     if entry is None:
@@ -308,42 +325,6 @@ def _apply(
         entry.call(tensors)
     state.compiled_calls += 1
     return None  # Keras's `apply` returns None too.
-
-
-def _apply_in_graph(
-    self: Any,
-    state: CompiledApply,
-    grads: Sequence[Any],
-    trainable_variables: Sequence[Any] | None,
-    keras_path: Callable[[], Any],
-) -> Any:
-    """Inside a plain tf.function: Keras's `apply` as a nested XLA function.
-
-    Traced once per trace of the user's function, so a step that is not
-    retraced does not retrace this either.
-    """
-    import tensorflow as tf
-
-    grads = list(grads)
-    variables = list(self._trainable_variables if trainable_variables is None
-                     else trainable_variables)
-    if (trainable_variables is None and not self.built) or len(grads) != len(variables):
-        return keras_path()
-    if any(g is None or isinstance(g, (tf.IndexedSlices, tf.SparseTensor)) for g in grads):
-        return keras_path()
-    tensors = [tf.convert_to_tensor(g) for g in grads]
-    if not self.built:
-        with tf.init_scope():  # slots are variables: made eagerly, outside the trace
-            _build_eagerly(self, variables)
-    inner = state.inner
-
-    def update(*traced_grads: Any) -> None:
-        state.traces += 1
-        inner(self, list(traced_grads), variables)
-
-    tf.function(update, jit_compile=True)(*tensors)
-    state.graph_traces += 1
-    return None
 
 
 def _keras_path_instead(

@@ -273,6 +273,25 @@ def test_sparse_gradient_takes_keras_path_and_matches_stock():
     np.testing.assert_array_equal(np.asarray(ours_var), np.asarray(stock_var))
 
 
+def test_sparse_gradient_in_a_tf_function_takes_keras_path_and_matches_stock():
+    """Inside a plain tf.function, a sparse gradient leaves the update to Keras."""
+    ours, stock = keras3r.optimizer_adam_w(), keras.optimizers.AdamW()
+    ours_var = keras.Variable(np.ones((5, 3), "float32"))
+    stock_var = keras.Variable(np.ones((5, 3), "float32"))
+    grad = tf.IndexedSlices(tf.ones((2, 3)), tf.constant([0, 3]), tf.constant([5, 3]))
+
+    def step_of(opt, var):  # variables captured: as arguments they would be tensors
+        return tf.function(lambda: opt.apply_gradients(zip([grad], [var])))
+
+    ours_step, stock_step = step_of(ours, ours_var), step_of(stock, stock_var)
+    for _ in range(3):
+        ours_step()
+        stock_step()
+    assert stats(ours)["keras_calls"] >= 1
+    np.testing.assert_array_equal(np.asarray(ours_var), np.asarray(stock_var))
+    assert not np.array_equal(np.asarray(ours_var), np.ones((5, 3), "float32"))
+
+
 def test_public_call_when_tf_has_no_flat_call():
     from keras3r.compiled_apply import _caller
 
