@@ -41,8 +41,9 @@ When Keras's path is kept, unchanged:
     cross-replica machinery (and keras3r.cross_replica's clipping fix there);
   * sparse (`IndexedSlices`) or missing (`None`) gradients, a learning rate
     that is a plain callable (stock eager Keras calls it every step; a trace
-    would freeze it), or anything that fails to trace or compile (warned once
-    per key; Keras then runs the call and raises its own error if any).
+    would freeze it), or, for an eager call, anything that fails to trace or
+    compile (warned once per key; Keras then runs the call and raises its own
+    error if any).
 
 Memory: XLA updates the variables in place (measured: the transient memory
 of a step does not grow with the parameter count, whereas stock eager Keras
