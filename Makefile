@@ -101,6 +101,7 @@ test: setup lint test-python test-r check
 
 bench: setup
 	@$(PY) bench/bench_adamw.py
+	@$(PY) bench/bench_adamw_jax.py
 	@Rscript bench/bench_apply.R
 
 clean:

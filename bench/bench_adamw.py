@@ -34,7 +34,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import platform  # noqa: E402
-import re  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -47,6 +46,7 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
 import keras3r  # noqa: E402
+from hlo_traffic import hlo_traffic_bytes  # noqa: E402
 from keras3r.compiled_apply import compiled_hlo, stats  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # four steps share one Python body: no retrace warnings
@@ -60,65 +60,6 @@ BLOCK = 4  # timed steps per block (after one untimed step)
 PAUSE_S = 0.5  # between the TensorFlow and torch phases, for spinning threads to sleep
 MODES = ("eager", "tf.function", "XLA")
 SEED = 0
-
-DTYPE_BYTES = {
-    "pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2,
-    "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8,
-}
-# HLO instructions that move no data of their own.
-NO_TRAFFIC = {"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "after-all"}
-
-
-# ---------------------------------------------------------------- bytes moved
-
-
-def shape_bytes(shape: str) -> int:
-    """Bytes of an HLO shape such as `f32[500000]{0}` or `(f32[3]{0}, s64[])`."""
-    total = 0
-    for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", shape):
-        if dtype in DTYPE_BYTES:
-            total += DTYPE_BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",") if d]))
-    return total
-
-
-def matching_paren(text: str) -> int:
-    """Index of the parenthesis that closes the one `text` starts with."""
-    depth = 0
-    for index, ch in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth == 0:
-            return index
-    raise ValueError(f"unbalanced: {text[:80]}")
-
-
-def hlo_traffic_bytes(hlo: str) -> tuple[int, int]:
-    """Bytes read plus written by the HLO's entry computation, each kernel (fusion)
-    streaming its operands from memory once and writing its result once; and the
-    number of kernels that move more than a kilobyte."""
-    entry = hlo[hlo.index("\nENTRY") :]
-    entry = entry[: entry.index("\n}")]
-    sizes: dict[str, int] = {}
-    total = kernels = 0
-    for line in entry.splitlines()[1:]:
-        match = re.match(r"\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(.*)$", line)
-        if not match:
-            continue
-        name, rest = match.groups()
-        if rest.startswith("("):  # a tuple shape
-            end = matching_paren(rest) + 1
-            shape, rest = rest[:end], rest[end:].lstrip()
-        else:
-            shape, _, rest = rest.partition(" ")
-        sizes[name] = shape_bytes(shape)
-        opcode, _, args = rest.partition("(")
-        if opcode in NO_TRAFFIC:
-            continue
-        operands = set(re.findall(r"%([\w.\-]+)", args[: matching_paren("(" + args)]))
-        moved = sizes[name] + sum(sizes.get(op, 0) for op in operands)
-        total += moved
-        kernels += moved > 1024
-    return total, kernels
-
 
 def memory_bandwidth(n_bytes: int, repeats: int = 9) -> dict[str, float]:
     """GB/s of simple streaming kernels over a working set of `n_bytes`.

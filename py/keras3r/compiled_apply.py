@@ -1,4 +1,4 @@
-"""One XLA-compiled update however an optimizer is driven (TensorFlow).
+"""One XLA-compiled update however an optimizer is driven (TensorFlow; JAX too).
 
 Why: R users drive optimizers three ways: `fit()`, a custom step inside
 `tf_function()`, and a plain loop calling `optimizer$apply(grads, weights)`
@@ -53,7 +53,8 @@ code plus references to variables the optimizer already references.
 The class stays the Keras class and `get_config()` stays Keras's: the new
 `apply` is a method bound on the instance (`types.MethodType`) and the state
 sits in the instance dict, outside Keras and TF tracking, so a saved file is a
-plain optimizer.  On JAX and torch nothing is changed.
+plain optimizer.  On JAX an eager `apply` gets the same treatment through
+`jax.jit` (keras3r.compiled_apply_jax); on torch nothing is changed.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keras3r.instance_methods import bind, is_tensorflow_optimizer, method_in_force
+from keras3r import compiled_apply_jax
+from keras3r.instance_methods import bind, keras_optimizer_backend, method_in_force
 
 # Instance-dict key of the per-optimizer state; its presence also marks an
 # optimizer as already adapted, so preparing it twice does not stack wrappers.
@@ -94,9 +96,37 @@ class CompiledApply:
         self.keras_calls = 0
         # Traces of a user's plain tf.function that nested the compiled update.
         self.graph_traces = 0
+        # True while keras3r traces its own update (JAX: stateless_apply calls
+        # apply again, which must take Keras's path without counting as such).
+        self.own_trace = False
+
+    def remember(self, key: tuple[Any, ...], entry: Any) -> None:
+        """Cache `entry` under `key`, dropping the oldest beyond _MAX_ENTRIES."""
+        self.entries[key] = entry
+        while len(self.entries) > _MAX_ENTRIES:
+            self.entries.popitem(last=False)
+
+    def keras_path_instead(
+        self, key: tuple[Any, ...], keras_path: Callable[[], Any], error: Exception
+    ) -> Any:
+        """Run a call that failed to trace or compile on Keras's path, and remember that.
+
+        If Keras fails too, the error was the call's (an unknown variable, a
+        shape mismatch): Keras's own exception propagates, without a warning.
+        Only a call that Keras runs fine is reported as not compilable.
+        """
+        result = keras_path()
+        self.remember(key, _KERAS_PATH)
+        warnings.warn(
+            "keras3r: this optimizer update could not be XLA-compiled "
+            f"({type(error).__name__}: {error}); Keras's eager path runs it instead.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        return result
 
 
-def _settings(optimizer: Any) -> tuple[Any, ...]:
+def trace_settings(optimizer: Any) -> tuple[Any, ...]:
     """The optimizer's plain Python attributes: what a trace bakes in as constants."""
     items = []
     for name, value in vars(optimizer).items():
@@ -125,7 +155,6 @@ def _compilable_call(optimizer: Any) -> bool:
 
 def _compilable_setting(optimizer: Any) -> bool:
     """No strategy with several replicas and no learning-rate function in the way."""
-    import keras
     import tensorflow as tf
 
     if tf.distribute.has_strategy():
@@ -133,11 +162,16 @@ def _compilable_setting(optimizer: Any) -> bool:
     strategy = getattr(optimizer, "_distribution_strategy", None)
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         return False
+    return not rate_is_plain_function(optimizer)
+
+
+def rate_is_plain_function(optimizer: Any) -> bool:
+    """A learning rate given as a function: Keras calls it every eager step."""
+    import keras
+
     rate = getattr(optimizer, "_learning_rate", None)
     schedule = keras.optimizers.schedules.LearningRateSchedule
-    if callable(rate) and not isinstance(rate, (schedule, keras.Variable)):
-        return False
-    return True
+    return callable(rate) and not isinstance(rate, (schedule, keras.Variable))
 
 
 def _inside_xla() -> bool:
@@ -180,9 +214,7 @@ def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:
     for grad in grads:
         if isinstance(grad, tf.Tensor):
             out.append(grad)
-        elif grad is None or isinstance(
-            grad, (tf.IndexedSlices, tf.SparseTensor, tf.RaggedTensor)
-        ):
+        elif grad is None or isinstance(grad, (tf.IndexedSlices, tf.SparseTensor, tf.RaggedTensor)):
             return None
         else:  # NumPy arrays (R arrays arrive so), Keras or TF variables, lists.
             out.append(tf.convert_to_tensor(grad))
@@ -268,6 +300,28 @@ def _build_eagerly(optimizer: Any, variables: list[Any]) -> None:
     optimizer.built = True
 
 
+def _listed(
+    optimizer: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None
+) -> tuple[list[Any], list[Any] | None, list[Any] | None]:
+    """`apply`'s arguments as lists, and the variables a compiled update would write.
+
+    Lists, once: the arguments may be iterators (apply_gradients passes a
+    zip's halves), and Keras's path may still need them after this.  The
+    variables are None where only Keras's path will do: an unbuilt optimizer
+    called without variables (Keras raises its own error), or gradients that
+    do not pair one to one with the variables.
+    """
+    grads = list(grads)
+    if trainable_variables is not None:
+        trainable_variables = list(trainable_variables)
+    variables = trainable_variables
+    if variables is None and optimizer.built:
+        variables = list(optimizer._trainable_variables)
+    if variables is not None and (not grads or len(grads) != len(variables)):
+        variables = None
+    return grads, trainable_variables, variables
+
+
 def _apply(
     self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
 ) -> Any:
@@ -283,16 +337,8 @@ def _apply(
     in_graph = _graph_compilable_call(self)
     if not in_graph and not _compilable_call(self):
         return keras_path()
-    # Lists, once: the arguments may be iterators (apply_gradients passes a
-    # zip's halves), and Keras's path may still need them below.
-    grads = list(grads)
-    if trainable_variables is None:
-        if not self.built:
-            return keras_path()  # Keras raises its own error.
-        variables = list(self._trainable_variables)
-    else:
-        variables = trainable_variables = list(trainable_variables)
-    if not grads or len(grads) != len(variables):
+    grads, trainable_variables, variables = _listed(self, grads, trainable_variables)
+    if variables is None:
         return keras_path()
     tensors = _dense_tensors(grads)
     if tensors is None:
@@ -307,7 +353,7 @@ def _apply(
         _xla_update(self, state, variables)(*tensors)
         state.graph_traces += 1
         return None
-    key = (tuple(map(id, variables)), _signature(tensors), _settings(self))
+    key = (tuple(map(id, variables)), _signature(tensors), trace_settings(self))
     entry = state.entries.get(key)
     if entry is None:
         try:
@@ -316,10 +362,8 @@ def _apply(
             # variable is written.
             entry.call(tensors)
         except Exception as error:
-            return _keras_path_instead(state, key, keras_path, error)
-        state.entries[key] = entry
-        while len(state.entries) > _MAX_ENTRIES:
-            state.entries.popitem(last=False)
+            return state.keras_path_instead(key, keras_path, error)
+        state.remember(key, entry)
     elif entry is _KERAS_PATH:
         return keras_path()
     else:
@@ -328,41 +372,43 @@ def _apply(
     return None  # Keras's `apply` returns None too.
 
 
-def _keras_path_instead(
-    state: CompiledApply, key: tuple[Any, ...], keras_path: Callable[[], Any], error: Exception
+def _apply_jax(
+    self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
 ) -> Any:
-    """Run a call that failed to trace or compile on Keras's path, and remember that.
+    """`Optimizer.apply` on JAX, run as a jit-compiled update where that is possible."""
+    state: CompiledApply = vars(self)[_STATE]
 
-    If Keras fails too, the error was the call's (an unknown variable, a
-    shape mismatch): Keras's own exception propagates, without a warning.
-    Only a call that Keras runs fine is reported as not compilable.
-    """
-    result = keras_path()
-    state.entries[key] = _KERAS_PATH
-    while len(state.entries) > _MAX_ENTRIES:
-        state.entries.popitem(last=False)
-    warnings.warn(
-        "keras3r: this optimizer update could not be XLA-compiled "
-        f"({type(error).__name__}: {error}); Keras's eager path runs it instead.",
-        RuntimeWarning,
-        stacklevel=4,
-    )
-    return result
+    def keras_path() -> Any:
+        state.keras_calls += not state.own_trace
+        return state.inner(self, grads, trainable_variables)
+
+    if not compiled_apply_jax.compilable_call(self, rate_is_plain_function):
+        return keras_path()
+    grads, trainable_variables, variables = _listed(self, grads, trainable_variables)
+    if variables is None or any(g is None for g in grads):
+        return keras_path()
+    if not self.built:
+        _build_eagerly(self, variables)
+    return compiled_apply_jax.run(self, state, variables, grads, trace_settings(self), keras_path)
+
+
+_APPLY_FOR_BACKEND = {"tensorflow": _apply, "jax": _apply_jax}
 
 
 def compile_eager_apply(optimizer: Any) -> Any:
-    """Give `optimizer` a cached XLA-compiled eager `apply` (TensorFlow backend only).
+    """Give `optimizer` a cached compiled eager `apply` (TensorFlow and JAX backends).
 
-    Anything that is not a Keras optimizer, and every optimizer on JAX or
-    torch, is returned untouched.  Returns `optimizer` itself, with the same
-    class and the same config.
+    Anything that is not a Keras optimizer, and every optimizer on torch, is
+    returned untouched.  Returns `optimizer` itself, with the same class and
+    the same config.
     """
-    if not is_tensorflow_optimizer(optimizer) or _STATE in vars(optimizer):
+    apply = _APPLY_FOR_BACKEND.get(keras_optimizer_backend(optimizer) or "")
+    if apply is None or _STATE in vars(optimizer):
         return optimizer
     # In the instance dict, outside Keras and TF tracking: never part of
     # get_config() or a saved file.
     vars(optimizer)[_STATE] = CompiledApply(method_in_force(optimizer, "apply"))
-    bind(optimizer, "apply", _apply)
+    bind(optimizer, "apply", apply)
     return optimizer
 
 
@@ -388,8 +434,12 @@ def compiled_hlo(optimizer: Any) -> list[str]:
     state = vars(optimizer).get(_STATE)
     if state is None:
         return []
-    return [
-        entry.function.experimental_get_compiler_ir(*entry.specs)(stage="optimized_hlo")
-        for entry in state.entries.values()
-        if isinstance(entry, _Entry)
-    ]
+    texts = []
+    for entry in state.entries.values():
+        if isinstance(entry, _Entry):
+            texts.append(
+                entry.function.experimental_get_compiler_ir(*entry.specs)(stage="optimized_hlo")
+            )
+        elif isinstance(entry, compiled_apply_jax.JaxEntry):
+            texts.append(entry.hlo())
+    return texts

@@ -14,11 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 
-def is_tensorflow_optimizer(obj: Any) -> bool:
-    """A Keras optimizer on the TensorFlow backend: what these behaviours adapt."""
+def keras_optimizer_backend(obj: Any) -> str | None:
+    """The Keras backend's name when `obj` is a Keras optimizer, else None."""
     import keras
 
-    return keras.backend.backend() == "tensorflow" and isinstance(obj, keras.optimizers.Optimizer)
+    if not isinstance(obj, keras.optimizers.Optimizer):
+        return None
+    return str(keras.backend.backend())
+
+
+def is_tensorflow_optimizer(obj: Any) -> bool:
+    """A Keras optimizer on the TensorFlow backend: what most of these behaviours adapt."""
+    return keras_optimizer_backend(obj) == "tensorflow"
 
 
 def method_in_force(obj: Any, name: str) -> Callable[..., Any]:

@@ -64,26 +64,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
-# On TensorFlow, keras3r runs an eager apply() as one cached XLA-compiled update
-# (keras3r.compiled_apply): "eager" is that path; "eager_keras" runs under
-# tf.config.run_functions_eagerly(True), where keras3r leaves Keras's own
-# op-by-op eager path in place.
+# On TensorFlow and JAX, keras3r runs an eager apply() as one cached compiled
+# update (keras3r.compiled_apply, compiled_apply_jax): "eager" is that path.
+# "eager_keras" runs under tf.config.run_functions_eagerly(True), where keras3r
+# leaves Keras's own op-by-op eager path in place.
 MODES = {
     "tensorflow": ("eager", "eager_keras", "function", "xla"),
     "jax": ("eager", "jit"),
     "torch": ("eager",),
 }
-# Eager JAX re-traces the lax.cond of gradient accumulation at every call
-# (about 0.2 s a step on 2 cores): those configurations run fewer steps there;
-# the jitted JAX variant runs them in full.
-JAX_EAGER_ACCUMULATION_STEPS = 18
-
-
-def steps_for(backend: str, mode: str, kwargs: dict[str, Any]) -> int:
-    """How many of the STEPS gradient sets a (backend, mode, config) run uses."""
-    if backend == "jax" and mode == "eager" and kwargs.get("gradient_accumulation_steps"):
-        return JAX_EAGER_ACCUMULATION_STEPS
-    return STEPS
 
 # torch.optim.AdamW against Keras: tiny epsilons, so the different epsilon
 # placements (see reference_adamw) do not matter; 1e-12 is far below sqrt(v).
@@ -290,8 +279,7 @@ def run_backend() -> dict[str, Any]:
     for mode in MODES[backend]:
         start = time.perf_counter()
         for name, kwargs in CONFIGS.items():
-            steps = steps_for(backend, mode, kwargs)
-            out["runs"][f"{mode}/{name}"] = run_keras(kwargs, mode, initial, grads[:steps])
+            out["runs"][f"{mode}/{name}"] = run_keras(kwargs, mode, initial, grads)
         out["seconds"][mode] = round(time.perf_counter() - start, 2)
     # The problems that torch.optim.AdamW also solves (under torch only).
     t_initial, t_grads = make_problem(TORCH_STEPS, TORCH_SEED)
