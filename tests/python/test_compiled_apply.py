@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -130,6 +131,32 @@ def test_same_maths_as_stock_keras_under_xla_bit_for_bit():
         stock_step(tensors)
     for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
         np.testing.assert_array_equal(a, b)
+
+
+def _xla_step_hlo(opt: keras.optimizers.Optimizer) -> str:
+    """Optimised HLO of a user's XLA step applying `opt`, names and metadata removed."""
+    variables = fresh_variables()
+    opt.build(variables)
+    step = tf.function(lambda grads: opt.apply(grads, variables), jit_compile=True)
+    tensors = [tf.constant(g) for g in gradient_steps(1)[0]]
+    step(tensors)
+    text = step.experimental_get_compiler_ir(tensors)(stage="optimized_hlo")
+    text = re.sub(r"metadata=\{[^}]*\}", "", text)
+    text = re.sub(r"HloModule \S+", "", text)
+    # Instruction and computation names carry TF name scopes (the optimizer's
+    # name among them): number them in order of first appearance instead.
+    names: dict[str, str] = {}
+    return re.sub(r"%[\w.\-]+", lambda m: names.setdefault(m.group(), f"%n{len(names)}"), text)
+
+
+@pytest.mark.parametrize("settings", [{}, {"clipnorm": 1.0, "use_ema": True, "amsgrad": True}])
+def test_inside_a_users_xla_step_the_program_is_stock_keras(settings):
+    # Under XLA (fit()'s default step, jit_compile=True) keras3r keeps Keras's
+    # path: XLA must compile the very program it compiles for stock AdamW, so
+    # the update can cost no more than stock there.
+    ours = _xla_step_hlo(keras3r.optimizer_adam_w(**settings))
+    stock = _xla_step_hlo(keras.optimizers.AdamW(**settings))
+    assert ours == stock
 
 
 def test_numpy_float64_gradients_as_from_r():
