@@ -116,6 +116,13 @@ def scenarios() -> dict[str, Any]:
 
     out["numpy_apply_gradients"] = both(keras3r.optimizer_adam_w, numpy_gradients)
 
+    # A learning-rate schedule: traced into the update, read from the iteration counter.
+    def scheduled() -> Any:
+        schedule = keras3r.learning_rate_schedule_exponential_decay(0.05, 2, 0.5)
+        return keras3r.optimizer_adam_w(learning_rate=schedule)
+
+    out["schedule"] = both(scheduled, eager_steps)
+
     # Every optimizer of the family, a few steps each.
     makers: dict[str, Callable[[], Any]] = {
         fn: getattr(keras3r, fn) for fn in keras3r.__all__ if fn.startswith("optimizer_")

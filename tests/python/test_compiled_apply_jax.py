@@ -64,9 +64,9 @@ def assert_same_state(run: dict[str, Any], exact: bool = False) -> None:
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * scale)
 
 
-@pytest.mark.parametrize("name", ["defaults", "everything", "global_clipnorm"])
+@pytest.mark.parametrize("name", ["defaults", "everything", "global_clipnorm", "schedule"])
 def test_eager_apply_compiles_once_and_matches_stock(report, name):
-    run = report[f"eager/{name}"]
+    run = report[name if name == "schedule" else f"eager/{name}"]
     assert run["stats"] == {"traces": 1, "compiled_calls": STEPS, "keras_calls": 0, "entries": 1}
     assert_same_state(run)
 
