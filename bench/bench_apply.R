@@ -9,7 +9,8 @@
 #     reticulate two references;
 #   * as R lists of Python objects (what `model$trainable_weights` and most
 #     R code give): each call, reticulate converts both lists back to Python
-#     lists, element by element.
+#     lists, element by element (through keras3r's r_to_py() method for
+#     tensors and variables, R/convert.R).
 # Blocks of the three loops alternate (rotating order), so that load from
 # other processes falls on all alike; each figure is the median over blocks.
 #
