@@ -126,16 +126,39 @@ class CompiledApply:
         return result
 
 
+# What trace_settings does with an attribute, by its type: decided once per
+# type (isinstance against several classes, per attribute and per call, was
+# most of the cost of building a cache key).
+_SCALAR, _SET, _SEQUENCE, _OTHER = range(4)
+_KIND_OF_TYPE: dict[type, int] = {}
+
+
+def _kind_of(kind: type) -> int:
+    found = _KIND_OF_TYPE.get(kind)
+    if found is None:
+        if issubclass(kind, _SCALARS):
+            found = _SCALAR
+        elif issubclass(kind, (set, frozenset)):
+            found = _SET
+        elif issubclass(kind, (list, tuple)):
+            found = _SEQUENCE
+        else:
+            found = _OTHER
+        _KIND_OF_TYPE[kind] = found
+    return found
+
+
 def trace_settings(optimizer: Any) -> tuple[Any, ...]:
     """The optimizer's plain Python attributes: what a trace bakes in as constants."""
     items = []
     for name, value in vars(optimizer).items():
-        if isinstance(value, _SCALARS):
+        kind = _kind_of(type(value))
+        if kind == _SCALAR:
             items.append((name, value))
-        elif isinstance(value, (set, frozenset)):
+        elif kind == _SET:
             if all(isinstance(x, _SCALARS) for x in value):
                 items.append((name, frozenset(value)))
-        elif isinstance(value, (list, tuple)):
+        elif kind == _SEQUENCE:
             if all(isinstance(x, _SCALARS) for x in value):
                 items.append((name, tuple(value)))
     # The learning rate is an object (a variable or a schedule) that the trace

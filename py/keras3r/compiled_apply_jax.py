@@ -132,7 +132,12 @@ def _compile(
         # instead of 48 on CPU).
         return new_slots, new_weights
 
-    return JaxEntry(jax.jit(update, donate_argnums=donate).lower(*args).compile())
+    with warnings.catch_warnings():
+        # Where a backend cannot donate (some CPU builds), jax says so while
+        # lowering; the update is still right, only not in place.
+        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+        lowered = jax.jit(update, donate_argnums=donate).lower(*args)
+    return JaxEntry(lowered.compile())
 
 
 # Concrete types already seen to be jax.Array: `isinstance(g, jax.Array)` goes
@@ -222,11 +227,7 @@ def run(
         state.remember(key, entry)
     elif not isinstance(entry, JaxEntry):
         return keras_path()
-    with warnings.catch_warnings():
-        # Backends that cannot donate (some CPU builds) say so on every call;
-        # the update is still right, only not in place.
-        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-        new_slots, new_weights = entry.compiled(slot_values, arrays, weights)
+    new_slots, new_weights = entry.compiled(slot_values, arrays, weights)
     del slot_values, weights  # donated: deleted arrays from here on
     _write(variables, new_weights)
     _write(slots, new_slots)
