@@ -111,8 +111,8 @@ def _compile(
     """Keras's `stateless_apply` for these arguments, traced and compiled ahead of the call.
 
     Compiling ahead (rather than on a jitted function's first call) makes
-    errors surface before any buffer is donated, and calling the compiled
-    executable skips jit's per-call cache lookup.
+    errors surface before any buffer is donated; the compiled executable is
+    then called directly, at the cost of a jitted call (measured equal).
     """
     import jax
 
@@ -128,8 +128,8 @@ def _compile(
         # Outputs in the order of the donated inputs: jax pairs each donated
         # buffer with the first output of its shape, so (weights, slots) would
         # pair a weight's buffer with a slot's output and XLA would copy every
-        # array to keep the update in place (counted: 84 bytes per parameter
-        # instead of 48 on CPU).
+        # array to keep the update in place (counted from the HLO on CPU: 84
+        # bytes per parameter instead of 40).
         return new_slots, new_weights
 
     with warnings.catch_warnings():
