@@ -107,13 +107,18 @@ class CompiledApply:
             self.entries.popitem(last=False)
 
     def keras_path_instead(
-        self, key: tuple[Any, ...], keras_path: Callable[[], Any], error: Exception
+        self,
+        key: tuple[Any, ...],
+        keras_path: Callable[[], Any],
+        error: Exception,
+        stacklevel: int = 4,
     ) -> Any:
         """Run a call that failed to trace or compile on Keras's path, and remember that.
 
         If Keras fails too, the error was the call's (an unknown variable, a
         shape mismatch): Keras's own exception propagates, without a warning.
         Only a call that Keras runs fine is reported as not compilable.
+        `stacklevel` points the warning at the caller of `apply`.
         """
         result = keras_path()
         self.remember(key, _KERAS_PATH)
@@ -121,7 +126,7 @@ class CompiledApply:
             "keras3r: this optimizer update could not be XLA-compiled "
             f"({type(error).__name__}: {error}); Keras's eager path runs it instead.",
             RuntimeWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
         return result
 
@@ -405,7 +410,7 @@ def _apply_jax(
         state.keras_calls += not state.own_trace
         return state.inner(self, grads, trainable_variables)
 
-    if not compiled_apply_jax.compilable_call(self, rate_is_plain_function):
+    if not compiled_apply_jax.compilable_call() or rate_is_plain_function(self):
         return keras_path()
     grads, trainable_variables, variables = _listed(self, grads, trainable_variables)
     if variables is None or any(g is None for g in grads):

@@ -38,6 +38,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keras3r.host_rate import jax_tracing
+
 
 class JaxEntry:
     """One compiled update (a `jax.stages.Compiled`, called directly)."""
@@ -52,24 +54,18 @@ class JaxEntry:
         return str(self.compiled.as_text())
 
 
-def _tracing_or_stateless() -> bool:
+def compilable_call() -> bool:
+    """Whether this call is eager, outside any trace, stateless scope or distribution.
+
+    The optimizer's own condition (no learning-rate function) is checked by
+    keras3r.compiled_apply, as for TensorFlow.
+    """
+    import keras
     from keras.src.backend.common.stateless_scope import in_stateless_scope
 
-    if in_stateless_scope():
-        return True
-    jax_core = sys.modules.get("jax._src.core")
-    return jax_core is not None and not jax_core.trace_state_clean()
-
-
-def compilable_call(optimizer: Any, rate_is_plain_function: Callable[[Any], bool]) -> bool:
-    """Whether this eager call may run the jit-compiled update."""
-    import keras
-
-    if _tracing_or_stateless():
+    if in_stateless_scope() or jax_tracing():
         return False
-    if keras.distribution.distribution() is not None:
-        return False
-    return not rate_is_plain_function(optimizer)
+    return keras.distribution.distribution() is None
 
 
 def _most_references(values: Sequence[Any]) -> int:
@@ -223,7 +219,8 @@ def run(
         try:
             entry = _compile(optimizer, state, (slot_values, arrays, weights), donate)
         except Exception as error:
-            return state.keras_path_instead(key, keras_path, error)
+            # One frame deeper than TensorFlow's: apply -> run -> here.
+            return state.keras_path_instead(key, keras_path, error, stacklevel=5)
         state.remember(key, entry)
     elif not isinstance(entry, JaxEntry):
         return keras_path()

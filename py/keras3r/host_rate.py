@@ -36,11 +36,16 @@ def _tracing() -> bool:
     tf = sys.modules.get("tensorflow")
     if tf is not None and not tf.executing_eagerly():
         return True
-    jax_core = sys.modules.get("jax._src.core")
-    if jax_core is not None and not jax_core.trace_state_clean():
+    if jax_tracing():
         return True
     torch = sys.modules.get("torch")
     return bool(torch is not None and torch.compiler.is_compiling())
+
+
+def jax_tracing() -> bool:
+    """True while a JAX computation is being traced (False where JAX was never imported)."""
+    jax_core = sys.modules.get("jax._src.core")
+    return jax_core is not None and not jax_core.trace_state_clean()
 
 
 def _plain_number(value: Any) -> bool:
