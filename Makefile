@@ -1,7 +1,8 @@
 # keras3r: one repository, a Python package and an R package.
 #
 #   make demo      train a small model from R and from Python, render the docs
-#   make test      every test: ruff, pytest, testthat, R CMD check
+#   make test      every test: ruff, pytest, testthat, R CMD check, and a new R
+#                  user's install from the tarball (test-install: needs PyPI)
 #
 # Both set up what they need on a fresh Debian machine (apt, .venv, the R
 # package) and say nothing about set-up once it is done.
@@ -20,18 +21,30 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONDONTWRITEBYTECODE := 1
 
 APT_PACKAGES := r-base-core r-base-dev r-cran-reticulate r-cran-testthat r-cran-roxygen2 \
-	chromium
+	r-cran-knitr r-cran-rmarkdown r-cran-pkgdown pandoc chromium
 R_SOURCES := DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard man/*.Rd)
 PY_SOURCES := pyproject.toml $(shell find py -name '*.py' 2>/dev/null)
 
-.PHONY: setup demo test test-python test-r check lint generate docs bench clean
+# The R package ships its Python module: inst/python/keras3r is a copy of
+# py/keras3r (the one source), refreshed before every R build or install and
+# never committed. tests/testthat/test-loading.R checks that the copy is exact.
+PY_MODULE := $(sort $(shell find py/keras3r -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null))
+INST_PY_MODULE := $(PY_MODULE:py/%=inst/python/%)
+# Files py/keras3r no longer has, and byte code, leave the copy.
+PRUNE_INST_PY = find inst/python -name __pycache__ -prune -exec rm -rf {} +; \
+	find inst/python -type f | LC_ALL=C sort \
+	  | LC_ALL=C comm -23 - <(printf '%s\n' $(INST_PY_MODULE)) | xargs -r rm -f; \
+	find inst/python -type d -empty -delete
+
+.PHONY: setup demo test test-python test-r test-install check lint generate tether docs bench clean \
+	inst-python tarball test-keras-suite test-keras-suite-stock
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/rpkg
 
 $(STAMPS)/apt:
 	@mkdir -p $(STAMPS)
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  echo "setup: installing Debian packages (R, reticulate, testthat, roxygen2, chromium)"; \
+	  echo "setup: installing Debian packages (R, reticulate, testthat, roxygen2, knitr, rmarkdown, pkgdown, chromium)"; \
 	  apt-get update -qq >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    $(APT_PACKAGES) >/dev/null; \
@@ -51,7 +64,15 @@ $(STAMPS)/venv: pyproject.toml requirements-dev.txt
 	  || { echo "setup: .venv is incomplete"; exit 1; }
 	@touch $@
 
-$(STAMPS)/rpkg: $(STAMPS)/apt $(R_SOURCES)
+inst/python/%.py: py/%.py
+	@mkdir -p $(@D)
+	@cp $< $@
+
+inst-python: $(INST_PY_MODULE)
+	@$(PRUNE_INST_PY)
+
+$(STAMPS)/rpkg: $(STAMPS)/apt $(R_SOURCES) $(INST_PY_MODULE)
+	@$(PRUNE_INST_PY)
 	@echo "setup: installing the R package keras3r into R's site library"
 	@R CMD INSTALL --no-test-load . >$(STAMPS)/rpkg.log 2>&1 \
 	  || { cat $(STAMPS)/rpkg.log; exit 1; }
@@ -63,18 +84,30 @@ generate: $(STAMPS)/apt $(STAMPS)/venv
 	@$(PY) tools/generate.py
 	@Rscript -e 'suppressMessages(roxygen2::roxygenise())' >/dev/null
 
+# Snapshot the Keras signature and docstring of every spec entry in .tether/
+# (after reviewing the spec against the installed Keras; test_tether.py checks).
+tether: $(STAMPS)/venv
+	@$(PY) tools/tether.py --update
+
 demo: setup
-	@$(PY) demo/train.py
+	@$(PY) examples/train.py
 	@Rscript demo/train.R
 	@$(PY) tools/render_docs.py --out $(BUILD)/docs optimizer_adam_w
-	@echo "demo: help pages written to build/docs (optimizer_adam_w.html, optimizer_adam_w.txt)"
+	@echo "demo: help page written to build/docs (optimizer_adam_w.html, optimizer_adam_w.txt)"
+	@$(MAKE) --no-print-directory docs
 
+# The reference site, by pkgdown (about 20 s): every help page with its
+# examples run, and the vignette as an article. Offline: pkgdown must not
+# look anything up on the network, and the templates in pkgdown/ load nothing
+# from it.
 docs: setup
-	@$(PY) tools/render_docs.py --out $(BUILD)/site --all
-	@echo "docs: reference site in build/site/index.html"
+	@mkdir -p $(BUILD)
+	@Rscript -e 'options(pkgdown.internet = FALSE); pkgdown::build_site(preview = FALSE)' \
+	  >$(BUILD)/site.log 2>&1 || { cat $(BUILD)/site.log; exit 1; }
+	@echo "docs: reference site in build/site/index.html (log: build/site.log)"
 
 lint: $(STAMPS)/venv
-	@$(PY) -m ruff check py tools tests/python bench demo
+	@$(PY) -m ruff check py tools tests/python tests/keras_suite bench examples
 	@echo "ruff: clean"
 
 # Two pytest processes: R embedded through rpy2 must not share one with the
@@ -83,21 +116,58 @@ test-python: setup
 	@$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/with_r
 	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_r
 
+# Keras's own optimizer, trainer, saving and model tests (shipped in the keras
+# wheel) with keras3r's behaviour on every optimizer Keras builds, one pytest
+# process per backend; tests that fail on stock Keras here are listed, with
+# their reason, in tests/keras_suite/stock_failures.txt.
+# test-keras-suite-stock runs them on stock Keras, which verifies that list.
+KERAS_SUITE_BACKENDS := tensorflow jax torch
+test-keras-suite: setup
+	@for backend in $(KERAS_SUITE_BACKENDS); do \
+	  $(PY) tests/keras_suite/run.py $$backend || exit 1; done
+
+test-keras-suite-stock: setup
+	@for backend in $(KERAS_SUITE_BACKENDS); do \
+	  $(PY) tests/keras_suite/run.py $$backend --stock || exit 1; done
+
 test-r: setup
 	@Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
 
-# R CMD check on the built tarball, as CRAN would (no PDF manual: no LaTeX here).
-check: setup
+# R CMD check on the built tarball (`make tarball`), as CRAN would (no PDF
+# manual: no LaTeX here). The build runs the vignette's code with the .venv's
+# Python (RETICULATE_PYTHON above), and the check runs it again.
+# KERAS3R_SOURCE lets the installed package's tests compare its Python module
+# with py/keras3r.
+check: tarball
 	@rm -rf $(BUILD)/check && mkdir -p $(BUILD)/check
-	@cd $(BUILD)/check && R CMD build --no-build-vignettes $(CURDIR) >build.log 2>&1 \
-	  || { cat build.log; exit 1; }
 	@cd $(BUILD)/check && status=0; _R_CHECK_FORCE_SUGGESTS_=false \
-	  R CMD check --no-manual keras3r_*.tar.gz >check.log 2>&1 || status=$$?; \
+	  KERAS3R_SOURCE=$(CURDIR) R CMD check --no-manual $(BUILD)/keras3r_*.tar.gz >check.log 2>&1 \
+	  || status=$$?; \
 	  tail -n 8 check.log; \
 	  if [ $$status -ne 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" check.log; then \
 	    cat keras3r.Rcheck/00check.log; exit 1; fi
 
-test: setup lint test-python test-r check
+# The R package's source tarball, its Python module included:
+# build/keras3r_<version>.tar.gz. R CMD build copies the whole folder before
+# it applies .Rbuildignore, so it builds from a copy without the .venv.
+tarball: setup inst-python
+	@rm -rf $(BUILD)/tarball $(BUILD)/keras3r_*.tar.gz && mkdir -p $(BUILD)/tarball/src
+	@tar -C $(CURDIR) --exclude=./.venv --exclude=./.git --exclude=./build \
+	  --exclude=./.stamps --exclude=__pycache__ -cf - . | tar -C $(BUILD)/tarball/src -xf -
+	@cd $(BUILD)/tarball && R CMD build src >build.log 2>&1 || { cat build.log; exit 1; }
+	@mv $(BUILD)/tarball/keras3r_*.tar.gz $(BUILD)/ && rm -rf $(BUILD)/tarball/src
+	@echo "tarball: $$(ls $(BUILD)/keras3r_*.tar.gz)"
+
+# A new R user's first session, from the built tarball to a trained model:
+# the tarball installed into a temporary library; in a temporary HOME (a fresh
+# virtualenv root) and from a working directory holding a `keras3r` folder,
+# install_keras3r() with no arguments from PyPI, a model trained with
+# optimizer_adam_w(), uninstall_keras3r(). Needs PyPI; downloads about 600 MB
+# and takes a few minutes. The session is written to build/install-session.txt.
+test-install: tarball
+	@tests/install/run.sh $(BUILD)/install-session.txt $$(ls $(BUILD)/keras3r_*.tar.gz)
+
+test: setup lint test-python test-keras-suite test-r check test-install
 
 bench: setup
 	@$(PY) bench/bench_adamw.py

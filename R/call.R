@@ -5,15 +5,122 @@
 # a list where Keras expects a number. Those are refused here, in R, naming the
 # argument. Everything else (types, ranges, names) is checked once, in Python,
 # by the function that keras3r_call() hands the arguments to.
+#
+# Every refusal, from either side, reaches the user as one kind of R condition,
+# of class "keras3r_argument_error" (see argument_error()), worded in R: TRUE,
+# NULL, "0.01", c(1, 2). Python returns its refusals instead of raising them
+# (keras3r.build.call_for_r), with the message as a template and the argument
+# named, so R words the message itself with the value the user passed. Errors
+# that are not refusals, Keras's own among them, propagate unchanged.
 
-keras3r_call <- function(fun, args, dots = list(), vectors = character()) {
+keras3r_call <- function(fun, args, dots = list(), vectors = character(),
+                         mappings = character(), functions_of_one = character()) {
   check_dots_named(dots, fun)
+  given <- c(args, dots)
   for (name in names(args)) {
-    value <- check_r_value(args[[name]], name, fun, vector = name %in% vectors)
+    value <- check_r_value(args[[name]], name, fun, vector = name %in% vectors,
+                           mapping = name %in% mappings,
+                           function_of_one = name %in% functions_of_one)
     if (!is.null(value)) args[[name]] <- value
   }
   for (name in names(dots)) check_r_value(dots[[name]], name, fun, vector = FALSE)
-  do.call(keras3r_py[[fun]], c(args, dots))
+  result <- with_python_warnings(
+    do.call(keras3r_py$build$call_for_r, c(list(fun), args, dots)), fun
+  )
+  if (inherits(result, "keras3r.checks.Refusal")) {
+    stop(refusal_condition(result, fun, given))
+  }
+  result
+}
+
+#' Refused arguments: the `keras3r_argument_error` condition
+#'
+#' @description
+#' Every keras3r function checks its arguments before Keras sees them. A value
+#' that it refuses, whether R or Python found the fault, is signalled as an R
+#' condition of class `keras3r_argument_error`, which inherits from `error`: one
+#' `tryCatch()` handler catches them all. The message names the function and
+#' the argument, and shows the value as R writes it (`TRUE`, `NULL`, `5L`,
+#' `"0.01"`, `c(20, 10)`).
+#'
+#' Errors that are not refusals of an argument, such as those Keras raises while
+#' training, are not of this class and reach R as they are.
+#'
+#' @section Fields:
+#' * `message`: the message, such as
+#'   ``optimizer_sgd(): `momentum` must be a number in [0, 1], not TRUE.``
+#' * `fun`: the keras3r function, such as `"optimizer_sgd"`.
+#' * `argument`: the argument at fault, or several where a rule between
+#'   arguments was broken (`c("clipnorm", "clipvalue")`); `NULL` when none is
+#'   named.
+#' * `value`: the value given, where one value is at fault; otherwise `NULL`.
+#' * `call`: `NULL`; the message names the function instead.
+#'
+#' @name keras3r_argument_error
+#' @examplesIf keras3r_available()
+#' e <- tryCatch(optimizer_sgd(momentum = TRUE),
+#'               keras3r_argument_error = function(e) e)
+#' conditionMessage(e)
+#' e$argument
+NULL
+
+# The condition every keras3r refusal is signalled as. `argument` names the
+# argument(s) at fault, `value` holds what the user gave (when one value is at
+# fault).
+argument_error <- function(message, fun, argument = NULL, value = NULL) {
+  structure(
+    class = c("keras3r_argument_error", "error", "condition"),
+    list(message = message, call = NULL, fun = fun, argument = argument, value = value)
+  )
+}
+
+# A refusal returned by Python, worded in R. The value is the user's own where
+# R has it (`5L` stays 5L, a vector stays c(...)); Python's copy otherwise.
+refusal_condition <- function(refusal, fun, given) {
+  arguments <- as.character(unlist(refusal$arguments))
+  name <- if (length(arguments)) arguments[[1]] else ""
+  index <- refusal$index  # 0-based element of a sequence argument, or NULL
+  has_value <- isTRUE(refusal$has_value)
+  value <- NULL
+  if (has_value) {
+    value <- refusal$value
+    if (name %in% names(given)) {
+      mine <- given[[name]]
+      if (is.null(index)) {
+        value <- mine
+      } else if (!inherits(mine, "python.builtin.object") && length(mine) > index) {
+        value <- mine[[index + 1L]]
+      }
+    }
+  }
+  message <- render_refusal(
+    refusal$template,
+    arg = if (is.null(index)) name else sprintf("%s[[%d]]", name, index + 1L),
+    value = if (has_value) r_spelling(value) else NULL,
+    words = c(true = "TRUE", false = "FALSE", null = "NULL")
+  )
+  argument_error(sprintf("%s(): %s", fun, message), fun,
+                 argument = if (length(arguments)) arguments else NULL, value = value)
+}
+
+# Fills the placeholders {arg}, {value}, {true}, {false} and {null} of a
+# template; any other text in braces is left as it is.
+render_refusal <- function(template, arg, value, words) {
+  fills <- c(words, arg = arg)
+  if (!is.null(value)) fills <- c(fills, value = value)
+  for (key in names(fills)) {
+    template <- gsub(paste0("{", key, "}"), fills[[key]], template, fixed = TRUE)
+  }
+  template
+}
+
+# A value as R code would write it: TRUE, NULL, 5L, "0.01", c(1, 2), list(1).
+r_spelling <- function(x) {
+  if (inherits(x, "python.builtin.object")) {
+    return(sprintf("<%s>", sub("^.*\\.", "", class(x)[[1]])))
+  }
+  text <- paste(deparse(x, width.cutoff = 500L), collapse = " ")
+  if (nchar(text) > 60L) paste0(substr(text, 1L, 57L), "...") else text
 }
 
 check_dots_named <- function(dots, fun) {
@@ -22,23 +129,42 @@ check_dots_named <- function(dots, fun) {
   if (is.null(dot_names)) dot_names <- rep("", length(dots))
   unnamed <- which(!nzchar(dot_names))
   if (length(unnamed)) {
-    stop(sprintf(
+    stop(argument_error(sprintf(
       "%s(): arguments in `...` must be named; argument %s has no name.",
       fun, paste(unnamed, collapse = ", ")
-    ), call. = FALSE)
+    ), fun))
   }
 }
 
-arg_error <- function(fun, name, problem) {
-  stop(sprintf("%s(): `%s` %s", fun, name, problem), call. = FALSE)
+arg_error <- function(fun, name, problem, value = NULL) {
+  # `name` may be an element, such as boundaries[[2]]: the field holds the argument.
+  stop(argument_error(sprintf("%s(): `%s` %s", fun, name, problem), fun,
+                      argument = sub("\\[.*$", "", name), value = value))
 }
 
 # Returns the value to send to Python: unchanged, or, for vector arguments, a
 # list (so that a length-1 R vector still reaches Python as a sequence).
-check_r_value <- function(x, name, fun, vector = FALSE) {
+check_r_value <- function(x, name, fun, vector = FALSE, mapping = FALSE,
+                          function_of_one = FALSE) {
   # Python objects (schedules, optimizers, Python functions) are Python's to check.
   if (is.null(x) || inherits(x, "python.builtin.object")) {
     return(x)
+  }
+  if (is.function(x) && function_of_one) {
+    # Keras calls it with one argument (a variable, for optimizer_multi()).
+    if (!takes_one_argument(x)) {
+      arg_error(fun, name, paste0(
+        "must be a function of one argument, not one of (",
+        paste(names(formals(args(x))), collapse = ", "), ")."
+      ))
+    }
+    return(x)
+  }
+  if (is.list(x) && mapping) {
+    return(check_r_mapping(x, name, fun))
+  }
+  if (is.list(x) && function_of_one) {
+    return(x)  # never accepted: Python says what to give instead
   }
   if (is.function(x)) {
     # Only learning_rate takes a function, one of no arguments: Keras calls it
@@ -88,9 +214,43 @@ check_r_value <- function(x, name, fun, vector = FALSE) {
     arg_error(fun, name, sprintf(
       "is NA (%s). reticulate would pass it on as a valid-looking value: %s.",
       typeof(x), na_becomes(x)
-    ))
+    ), value = x)
   }
   if (vector) as.list(unname(x)) else x
+}
+
+# A named list (patterns to optimizers, for optimizer_map()): reticulate hands
+# it to Python as a dict, which would keep only the last of two equal names and
+# turn an unnamed list into a Python list. The names are checked here, each
+# element as a single value.
+check_r_mapping <- function(x, name, fun) {
+  if (length(x) == 0L) {
+    arg_error(fun, name, "is an empty list; give NULL for no patterns.")
+  }
+  keys <- names(x)
+  if (is.null(keys) || any(is.na(keys) | !nzchar(keys))) {
+    arg_error(fun, name, paste0(
+      "must be a named list: every element needs a name, the pattern of the ",
+      "variable paths it takes."
+    ))
+  }
+  if (anyDuplicated(keys)) {
+    twice <- encodeString(keys[anyDuplicated(keys)], quote = "\"")
+    arg_error(fun, name, sprintf("names each pattern once; %s appears twice.", twice))
+  }
+  for (key in keys) {
+    check_r_value(x[[key]], sprintf("%s[[%s]]", name, encodeString(key, quote = "\"")), fun)
+  }
+  x
+}
+
+# TRUE for a function that can be called with exactly one argument.
+takes_one_argument <- function(f) {
+  f_formals <- as.list(formals(args(f)))
+  dots <- "..." %in% names(f_formals)
+  f_formals[["..."]] <- NULL
+  required <- sum(vapply(f_formals, function(v) identical(v, quote(expr = )), logical(1)))
+  required <= 1L && (length(f_formals) >= 1L || dots)
 }
 
 # TRUE for a function with an argument that has no default (`...` aside).
@@ -100,12 +260,13 @@ needs_arguments <- function(f) {
   any(vapply(names(f_formals), function(n) identical(f_formals[[n]], quote(expr = )), logical(1)))
 }
 
+# What each NA would become on the Python side, in R's words.
 na_becomes <- function(x) {
   switch(typeof(x),
-    logical = "logical NA becomes Python True",
-    integer = "NA_integer_ becomes -2147483648",
-    double = "NA_real_ becomes NaN",
-    character = "NA_character_ becomes the string \"NA\"",
-    "an NA becomes an ordinary value"
+    logical = "a logical NA arrives as TRUE",
+    integer = "NA_integer_ arrives as the number -2147483648",
+    double = "NA_real_ arrives as NaN",
+    character = "NA_character_ arrives as the string \"NA\"",
+    "an NA arrives as an ordinary value"
   )
 }

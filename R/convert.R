@@ -1,4 +1,4 @@
-# Faster hand-over of R lists of tensors and variables to Python (issue 5).
+# Faster hand-over of R lists of tensors and variables to Python.
 #
 # A plain R training loop calls `opt$apply(grads, weights)` with R lists of
 # Python objects (what `model$trainable_weights` and `tape$gradient()` give).

@@ -21,6 +21,12 @@
 #' ones; for a rate that changes with the step, a `learning_rate_schedule_*()`
 #' runs inside the compiled step at no extra cost.
 #'
+#' With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+#' schedule is called with the number of batches seen: every call of
+#' `optimizer$apply()` counts, whether or not it updates the weights.
+#' `ema_overwrite_frequency`, and `optimizer$iterations`, count weight updates:
+#' batches divided by `gradient_accumulation_steps`, rounded down.
+#'
 #' @param learning_rate A float, a `LearningRateSchedule()` instance, or a
 #' callable that takes no arguments and returns the actual value to use. The
 #' learning rate. Defaults to `0.001`.
@@ -90,10 +96,15 @@
 #' * [optimizer_adam()]
 #' * [optimizer_adamax()]
 #' * [optimizer_adam_w()]
+#' * [optimizer_lamb()]
 #' * [optimizer_lion()]
 #' * [optimizer_loss_scale()]
+#' * [optimizer_map()]
+#' * [optimizer_multi()]
+#' * [optimizer_muon()]
 #' * [optimizer_nadam()]
 #' * [optimizer_rmsprop()]
+#' * [optimizer_schedule_free_adam_w()]
 #' * [optimizer_sgd()]
 #' @concept optimizers
 #' @export

@@ -58,9 +58,14 @@
 #' * [optimizer_adamax()]
 #' * [optimizer_adam_w()]
 #' * [optimizer_ftrl()]
+#' * [optimizer_lamb()]
 #' * [optimizer_lion()]
+#' * [optimizer_map()]
+#' * [optimizer_multi()]
+#' * [optimizer_muon()]
 #' * [optimizer_nadam()]
 #' * [optimizer_rmsprop()]
+#' * [optimizer_schedule_free_adam_w()]
 #' * [optimizer_sgd()]
 #' @concept optimizers
 #' @export

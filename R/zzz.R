@@ -1,17 +1,44 @@
-# The Python module behind every wrapper, imported on first use (keras3's
+# The Python module behind every wrapper. It is the copy of py/keras3r that
+# this R package ships in inst/python (the build copies it there), so R never
+# runs a keras3r of another version. It is imported on first use (keras3's
 # habit): library(keras3r) neither starts Python nor imports Keras.
-keras3r_py <- NULL
+# `keras3r_py` stands for the module: `keras3r_py$name` and `keras3r_py[["name"]]`
+# import it on first use (see python_module()) and read from it. A failed
+# import is tried again on the next use, with the same care against shadowing.
+keras3r_py <- structure(list(), class = "keras3r_python_module")
 
-.onLoad <- function(libname, pkgname) {
-  use_default_virtualenv()
-  keras3r_py <<- reticulate::import(
-    "keras3r",
-    delay_load = list(on_error = function(e) stop(python_not_found_message(e), call. = FALSE))
-  )
+#' @export
+`$.keras3r_python_module` <- function(x, name) do.call(`$`, list(python_module(), name))
+
+#' @export
+`[[.keras3r_python_module` <- function(x, i, ...) python_module()[[i]]
+
+#' @export
+print.keras3r_python_module <- function(x, ...) {
+  cat("<keras3r's Python module, from ", python_module_dir(), ": ",
+      if (is.null(.keras3r$module)) "not imported yet" else "imported", ">\n", sep = "")
+  invisible(x)
 }
 
-# install_keras3r() puts Python, Keras and keras3r into this virtualenv; use it
-# unless the user chose a Python already.
+# Package state: the imported module, once imported, and the Python helpers.
+.keras3r <- new.env(parent = emptyenv())
+
+.onLoad <- function(libname, pkgname) {
+  quiet_tensorflow_logs()
+  if (use_default_virtualenv()) use_environment_backend(virtualenv_dir("r-keras3r"))
+  declare_python_requirements()
+}
+
+# TensorFlow's C++ logging (absl, oneDNN, XLA's "Compiled cluster") is noise
+# in an R session. TF reads TF_CPP_MIN_LOG_LEVEL once, when it loads, so it is
+# set here, before Python starts, unless the user chose a level.
+quiet_tensorflow_logs <- function() {
+  if (!nzchar(Sys.getenv("TF_CPP_MIN_LOG_LEVEL"))) Sys.setenv(TF_CPP_MIN_LOG_LEVEL = "3")
+  invisible(Sys.getenv("TF_CPP_MIN_LOG_LEVEL"))
+}
+
+# install_keras3r() builds this virtualenv; use it unless the user chose a
+# Python already.
 use_default_virtualenv <- function(envname = "r-keras3r") {
   if (nzchar(Sys.getenv("RETICULATE_PYTHON"))) return(invisible(FALSE))
   if (!reticulate::virtualenv_exists(envname)) return(invisible(FALSE))
@@ -19,31 +46,340 @@ use_default_virtualenv <- function(envname = "r-keras3r") {
   invisible(TRUE)
 }
 
-python_not_found_message <- function(e) {
-  paste0(
-    "keras3r could not import its Python module `keras3r`",
-    if (!is.null(e)) paste0(" (", conditionMessage(e), ")") else "",
-    ".\nTo fix it, either:\n",
-    "  * run install_keras3r() once, which makes the virtualenv \"r-keras3r\" ",
-    "with keras3r, Keras and TensorFlow, then restart R; or\n",
-    "  * set RETICULATE_PYTHON to a Python that has the keras3r package ",
-    "(pip install path/to/keras3r) before loading keras3r."
+# A virtualenv made by install_keras3r(backend = "jax") records its backend;
+# Keras would otherwise look for TensorFlow. The user's KERAS_BACKEND wins.
+use_environment_backend <- function(env_dir) {
+  marker <- file.path(env_dir, "keras3r-backend")
+  if (nzchar(Sys.getenv("KERAS_BACKEND")) || !file.exists(marker)) return(invisible(NULL))
+  backend <- trimws(readLines(marker, n = 1L, warn = FALSE))
+  if (length(backend) && backend %in% c("tensorflow", "jax", "torch")) {
+    Sys.setenv(KERAS_BACKEND = backend)
+  }
+  invisible(backend)
+}
+
+# reticulate 1.41 and later resolve Python from what packages declare with
+# py_require() (keras3 1.4+ does so), so a keras3 user needs no environment of
+# keras3r's own. Older reticulate (Debian 12 has 1.28) lacks py_require():
+# there install_keras3r() makes the environment instead. The declaration does
+# not pin NumPy below 2: reticulate 1.41 converts R arrays for NumPy 2.
+declare_python_requirements <- function(
+    py_require = get0("py_require", envir = asNamespace("reticulate"), inherits = FALSE),
+    backend = Sys.getenv("KERAS_BACKEND", "tensorflow")) {
+  if (!is.function(py_require)) return(invisible(NULL))
+  if (!backend %in% c("tensorflow", "jax", "torch")) backend <- "tensorflow"
+  requirements <- keras3r_requirements(backend, declared = TRUE)
+  tryCatch(py_require(requirements), error = function(e) NULL)
+  invisible(requirements)
+}
+
+# Where the module is imported from. In a source tree (pkgload::load_all(),
+# testthat::test_local()) that is py/, the one source, so a stale copy in
+# inst/python can never be what the tests run; an installed package has no
+# py/ and uses the copy it was built with.
+python_module_dir <- function() {
+  root <- getNamespaceInfo(asNamespace("keras3r"), "path")
+  source_py <- file.path(root, "py")
+  in_source_tree <- !file.exists(file.path(root, "Meta", "package.rds")) &&
+    file.exists(file.path(source_py, "keras3r", "__init__.py"))
+  if (in_source_tree) return(normalizePath(source_py))
+  system.file("python", package = "keras3r")
+}
+
+python_module <- function() {
+  module <- .keras3r$module
+  if (is.null(module)) {
+    module <- load_python_module()
+    .keras3r$module <- module
+  }
+  module
+}
+
+# A submodule of the shipped keras3r (keras3r.summary, say), imported after
+# keras3r itself so that it comes from the same copy.
+python_submodule <- function(name) {
+  python_module()
+  reticulate::import(paste0("keras3r.", name))
+}
+
+load_python_module <- function() {
+  dir <- python_module_dir()
+  if (!nzchar(dir) || !file.exists(file.path(dir, "keras3r", "__init__.py"))) {
+    stop(python_unavailable(python_problem(list(module_dir = dir))))
+  }
+  result <- tryCatch(import_shipped_module(dir), error = identity)
+  if (inherits(result, "error")) {
+    stop(python_unavailable(python_problem(python_facts(dir, result))))
+  }
+  result
+}
+
+# Imports keras3r from `dir` alone. A `keras3r` folder in the working directory
+# (a clone of this repository, say) is on Python's path too and would be
+# imported as an empty namespace package; `dir` goes first on the path. A
+# keras3r that Python imported already (R embedded in a Python process that
+# uses keras3r, through rpy2) is kept when its files are the same as the
+# shipped ones, and forgotten otherwise.
+import_shipped_module <- function(dir) {
+  helpers <- python_helpers()
+  helpers$forget_other_keras3r(dir)
+  level <- suppressWarnings(as.integer(Sys.getenv("TF_CPP_MIN_LOG_LEVEL")))
+  if (!is.na(level) && level >= 1L) helpers$import_filtering_logs("keras", level)
+  # keras3r imports Keras lazily; without it no function works.
+  reticulate::import("keras")
+  module <- reticulate::import_from_path("keras3r", path = dir)
+  if (!helpers$is_shipped_keras3r(dir)) {
+    stop("Python imported keras3r from ", module$`__file__`, ", not from ", dir, call. = FALSE)
+  }
+  module
+}
+
+# Small Python helpers, defined once per session. import_filtering_logs()
+# exists because TensorFlow logs a few INFO lines (oneDNN) while it loads,
+# before it applies TF_CPP_MIN_LOG_LEVEL; they are caught on stderr during
+# `import keras` and dropped when the level says so. Everything else is
+# written back.
+# (The code runs with a namespace of its own; a helper that uses another takes
+# it as a default argument.)
+python_helpers <- function() {
+  if (is.null(.keras3r$helpers)) {
+    .keras3r$helpers <- reticulate::py_run_string(local = TRUE, code = '
+def python_files(folder):
+    import os
+    found = {}
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                full = os.path.join(parent, name)
+                with open(full, "rb") as handle:
+                    found[os.path.relpath(full, folder)] = handle.read()
+    return found
+
+def is_shipped_keras3r(path, python_files=python_files):
+    import os
+    import sys
+    module = sys.modules.get("keras3r")
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    theirs = os.path.dirname(os.path.realpath(file))
+    mine = os.path.realpath(os.path.join(path, "keras3r"))
+    return theirs == mine or python_files(theirs) == python_files(mine)
+
+def forget_other_keras3r(path, is_shipped_keras3r=is_shipped_keras3r):
+    import sys
+    if "keras3r" not in sys.modules or is_shipped_keras3r(path):
+        return False
+    for name in [n for n in sys.modules if n == "keras3r" or n.startswith("keras3r.")]:
+        del sys.modules[name]
+    return True
+
+def import_filtering_logs(name, level):
+    import os
+    import re
+    import sys
+    import tempfile
+    if name in sys.modules:
+        return 0
+    log_line = re.compile(r"^([IWEF])\\d{4} [0-9:.]+ +\\d+ [^ \\]]+\\] ")
+    drop_from = {"I": 1, "W": 2, "E": 3, "F": 99}
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            __import__(name)
+        except Exception:
+            pass  # the import that follows raises it again, with stderr back
+        finally:
+            try:
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode("utf-8", "replace")
+    dropped = 0
+    kept = []
+    for line in text.splitlines(keepends=True):
+        match = log_line.match(line)
+        if line.startswith("WARNING: All log messages before absl::InitializeLog()") or (
+            match and level >= drop_from[match.group(1)]
+        ):
+            dropped += 1
+        else:
+            kept.append(line)
+    if kept:
+        os.write(2, "".join(kept).encode("utf-8"))
+    return dropped
+')
+  }
+  .keras3r$helpers
+}
+
+# What is known about the Python that failed to import keras3r.
+python_facts <- function(dir, error) {
+  facts <- list(module_dir = dir, error = conditionMessage(error), python = NA_character_,
+                numpy = NA_character_, keras = NA, origin = python_origin())
+  if (!reticulate::py_available(initialize = FALSE)) return(facts)
+  facts$python <- reticulate::py_config()$python
+  facts$origin <- python_origin(facts$python)
+  util <- reticulate::import("importlib.util")
+  if (!is.null(util$find_spec("numpy"))) {
+    facts$numpy <- tryCatch(reticulate::import("importlib.metadata")$version("numpy"),
+                            error = function(e) "unknown")
+  } else {
+    facts$numpy <- "none"
+  }
+  facts$keras <- !is.null(util$find_spec("keras"))
+  facts
+}
+
+# Who chose the Python: "RETICULATE_PYTHON", "virtualenv" (install_keras3r()'s),
+# "py_require" (reticulate's own environment) or "none" (nobody: reticulate
+# falls back on whatever Python it finds).
+python_origin <- function(python = NA_character_) {
+  if (nzchar(Sys.getenv("RETICULATE_PYTHON"))) return("RETICULATE_PYTHON")
+  env_dir <- virtualenv_dir("r-keras3r")
+  if (!is.na(python)) {
+    if (dir.exists(env_dir) &&
+        startsWith(normalizePath(python, mustWork = FALSE), normalizePath(env_dir))) {
+      return("virtualenv")
+    }
+  } else if (reticulate::virtualenv_exists("r-keras3r")) {
+    return("virtualenv")
+  }
+  if (is.function(get0("py_require", envir = asNamespace("reticulate"), inherits = FALSE))) {
+    return("py_require")
+  }
+  "none"
+}
+
+# What is wrong and what to do, from the facts: a list(what, fix).
+python_problem <- function(facts) {
+  rebuild <- "run install_keras3r() to rebuild the virtualenv \"r-keras3r\", then restart R"
+  dir <- facts$module_dir
+  if (is.null(dir) || !nzchar(dir) || !file.exists(file.path(dir, "keras3r", "__init__.py"))) {
+    return(list(
+      what = paste0("this installation of the R package has no Python module ",
+                    "(inst/python/keras3r was missing when it was built)"),
+      fix = paste0("reinstall keras3r from a tarball made by `make tarball` in a checkout, ",
+                   "which copies py/keras3r into inst/python before R CMD build")
+    ))
+  }
+  origin <- facts$origin %||% "none"
+  python <- facts$python %||% NA_character_
+  fix <- switch(origin,
+    RETICULATE_PYTHON = paste0(
+      "install what is missing into that Python (", python_shell(python),
+      " -m pip install \"keras>=3.5\" tensorflow-cpu \"numpy<2\"), or unset RETICULATE_PYTHON ",
+      "and run install_keras3r(); then restart R"),
+    virtualenv = rebuild,
+    py_require = paste0(
+      "see reticulate::py_require() for the requirements declared in this session, ",
+      "or run install_keras3r() and restart R"),
+    "run install_keras3r() (about 1.6 GB with TensorFlow), then restart R")
+  where <- switch(origin,
+    RETICULATE_PYTHON = " (RETICULATE_PYTHON)",
+    virtualenv = " (the virtualenv \"r-keras3r\")",
+    py_require = " (reticulate's environment from py_require())",
+    none = paste0(" (reticulate's own choice: there is no virtualenv \"r-keras3r\" ",
+                  "and RETICULATE_PYTHON is unset)"),
+    "")
+  if (is.na(python)) {
+    what <- if (identical(origin, "none")) {
+      "there is no Python environment for keras3r: no virtualenv \"r-keras3r\" and RETICULATE_PYTHON is unset"
+    } else {
+      paste0("reticulate could not start Python", where,
+             if (!is.null(facts$error)) paste0(": ", facts$error) else "")
+    }
+    return(list(what = what, fix = if (identical(origin, "none"))
+      "run install_keras3r() (about 1.6 GB with TensorFlow)" else fix))
+  }
+  numpy <- facts$numpy %||% NA_character_
+  missing <- c(if (identical(facts$keras, FALSE)) "Keras", if (identical(numpy, "none")) "NumPy")
+  if (length(missing)) {
+    return(list(what = paste0(paste(missing, collapse = " and "),
+                              if (length(missing) > 1L) " are" else " is",
+                              " not installed in ", python, where),
+                fix = fix))
+  }
+  if (!is.na(numpy) && !identical(numpy, "unknown") && numpy_too_new(numpy)) {
+    return(list(
+      what = paste0(python, where, " has NumPy ", numpy, ", but reticulate ",
+                    utils::packageVersion("reticulate"), " needs NumPy < 2"),
+      fix = if (identical(origin, "virtualenv")) rebuild else sub(
+        "install what is missing into that Python", "install NumPy 1 into that Python", fix)
+    ))
+  }
+  list(what = paste0("importing keras3r in ", python, where, " failed: ",
+                     facts$error %||% "unknown error"),
+       fix = fix)
+}
+
+numpy_too_new <- function(numpy, reticulate_version = utils::packageVersion("reticulate")) {
+  major <- suppressWarnings(as.integer(sub("^([0-9]+).*", "\\1", numpy)))
+  !is.na(major) && major >= 2L && reticulate_version < "1.41"
+}
+
+python_shell <- function(python) if (is.na(python)) "python" else shQuote(python)
+
+python_unavailable <- function(problem) {
+  structure(
+    class = c("keras3r_python_unavailable", "error", "condition"),
+    list(message = paste0("keras3r cannot use Python: ", problem$what, ".\nTo fix it: ",
+                          problem$fix, "."),
+         call = NULL, what = problem$what, fix = problem$fix)
   )
 }
 
+`%||%` <- function(x, y) if (is.null(x)) y else x
+
 #' Is the Python side of keras3r ready?
 #'
-#' `TRUE` when the Python package `keras3r` (with Keras) can be imported by
-#' the Python that reticulate uses. Examples and tests use it to run only where
-#' Python is set up.
+#' `TRUE` when the Python that reticulate uses can import keras3r's Python
+#' module (shipped with this R package) and Keras. Otherwise `FALSE`, with
+#' the reason as its `"reason"` attribute: no Python environment, Keras or
+#' NumPy missing, NumPy too new for this reticulate, and what to do about it.
+#' Examples and tests use it to run only where Python is set up.
 #'
-#' @returns `TRUE` or `FALSE`.
+#' When no Python has been chosen for keras3r (no virtualenv `"r-keras3r"`,
+#' `RETICULATE_PYTHON` unset, and a reticulate without `py_require()`), it
+#' answers `FALSE` without starting Python, so that [install_keras3r()] can
+#' still set up this same R session.
+#'
+#' @param verbose If `TRUE`, the reason is also shown as a message.
+#' @returns `TRUE`, or `FALSE` with the reason (which printing shows).
 #' @export
 #' @examples
 #' keras3r_available()
-keras3r_available <- function() {
-  isTRUE(tryCatch(
-    reticulate::py_module_available("keras3r") && reticulate::py_module_available("keras"),
-    error = function(e) FALSE
-  ))
+keras3r_available <- function(verbose = FALSE) {
+  if (!isTRUE(verbose) && !isFALSE(verbose)) {
+    stop("keras3r_available(): `verbose` must be TRUE or FALSE.", call. = FALSE)
+  }
+  reason <- NULL
+  if (is.null(.keras3r$module) && !reticulate::py_available(initialize = FALSE) &&
+      identical(python_origin(), "none")) {
+    reason <- python_unavailable(python_problem(list(
+      module_dir = python_module_dir(), origin = "none")))
+  } else {
+    loaded <- tryCatch(python_module(), error = identity)
+    if (inherits(loaded, "error")) reason <- loaded
+  }
+  if (is.null(reason)) return(TRUE)
+  if (verbose) message(conditionMessage(reason))
+  structure(FALSE, reason = conditionMessage(reason), class = "keras3r_unavailable")
+}
+
+#' @export
+print.keras3r_unavailable <- function(x, ...) {
+  print(as.vector(x))
+  cat(attr(x, "reason"), "\n", sep = "")
+  invisible(x)
 }

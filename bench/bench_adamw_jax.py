@@ -1,6 +1,6 @@
 """AdamW update step on Keras's JAX backend, on the GPU when there is one.
 
-The companion of bench_adamw.py (TensorFlow, CPU) for issue 5's last figures:
+The companion of bench_adamw.py (TensorFlow, CPU) for the same figures on JAX:
 what the update costs, in time and in bytes per parameter, on the JAX backend,
 and what share of the device's memory bandwidth that is. Runs wherever JAX
 runs: this project's CPUs (`make bench`) and the lent GPU machine, which has

@@ -1,5 +1,10 @@
-# Train a small regression model from R with keras3r's optimizer_adam_w.
+# Train a small regression model from R with keras3r's optimizer_adam_w and a
+# cosine-decay learning-rate schedule.
 library(keras3r)
+if (!keras3r_available()) {
+  stop("this demo needs the Python side of keras3r: run install_keras3r() once, ",
+       "restart R, and run the demo again.", call. = FALSE)
+}
 keras <- reticulate::import("keras")
 
 keras$utils$set_random_seed(42L)

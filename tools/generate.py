@@ -54,8 +54,9 @@ def _python_param(arg: Arg) -> str:
 def _python_function(spec: FunctionSpec) -> str:
     params = [_python_param(a) for a in spec.before_dots]
     if spec.dots_at is not None:
-        params.append("    *,")
-        params += [_python_param(a) for a in spec.after_dots]
+        if spec.after_dots:  # a bare `*` must be followed by named parameters
+            params.append("    *,")
+            params += [_python_param(a) for a in spec.after_dots]
         params.append("    **kwargs: Any,")
     returns = "keras." + spec.keras_class
     doc = textwrap.indent(docstring(spec), "    ").rstrip() + "\n    "
@@ -139,6 +140,16 @@ def render_r(spec: FunctionSpec) -> str:
     vectors = [a.name for a in spec.args if a.check.r_vector]
     vectors_r = "character()" if not vectors else "c(" + ", ".join(f'"{v}"' for v in vectors) + ")"
     dots = "list(...)" if spec.dots_at is not None else "list()"
+    # Named lists and functions of one argument: only where an argument takes
+    # them, so that the wrappers of the other functions stay as they are.
+    kinds = [
+        f'    {kind} = c({", ".join(chosen)})'
+        for kind, chosen in (
+            ("mappings", [f'"{a.name}"' for a in spec.args if a.check.r_mapping]),
+            ("functions_of_one", [f'"{a.name}"' for a in spec.args if a.check.r_function_of_one]),
+        )
+        if chosen
+    ]
     lines += [
         f"{spec.name} <- function(",
         _r_formals(spec),
@@ -149,7 +160,8 @@ def render_r(spec: FunctionSpec) -> str:
         arg_list,
         "    ),",
         f"    dots = {dots},",
-        f"    vectors = {vectors_r}",
+        f"    vectors = {vectors_r}" + ("," if kinds else ""),
+        *([",\n".join(kinds)] if kinds else []),
         "  )",
         "}",
     ]

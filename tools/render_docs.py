@@ -1,11 +1,10 @@
 """Render man/*.Rd with R's own help renderer, to HTML and to plain text.
 
     python tools/render_docs.py --out build/docs optimizer_adam_w
-    python tools/render_docs.py --out build/site --all     # + index.html
 
 The plain text is what a browser shows of R's HTML help page, block by block;
 the tests compare it with the seed page (tests/spec/optimizer_adam_w.seed.txt),
-section by section.
+section by section. The reference site is pkgdown's (`make docs`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAN = ROOT / "man"
 
 SECTION_TITLES = (
     "Description",
@@ -132,26 +130,12 @@ def sections(text: str) -> dict[str, str]:
     return {key: "\n".join(value).strip() for key, value in out.items()}
 
 
-def _index(pages: list[str], out: Path) -> None:
-    rows = []
-    for page in pages:
-        title = sections(html_to_text((out / f"{page}.html").read_text()))["title"]
-        link = f'<a href="{page}.html">{page}()</a>'
-        rows.append(f"<tr><td>{link}</td><td>{html.escape(title)}</td></tr>")
-    (out / "index.html").write_text(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>keras3r reference</title>"
-        '<link rel="stylesheet" type="text/css" href="R.css"></head><body>\n'
-        "<h1>keras3r reference</h1>\n<table>\n" + "\n".join(rows) + "\n</table>\n</body></html>\n"
-    )
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--all", action="store_true", help="every page, and an index")
-    parser.add_argument("pages", nargs="*")
+    parser.add_argument("pages", nargs="+")
     options = parser.parse_args(argv)
-    pages = sorted(p.stem for p in MAN.glob("*.Rd")) if options.all else options.pages
+    pages = options.pages
     render_html(pages, options.out)
     css = Path(subprocess.run(
         ["Rscript", "-e", "cat(file.path(R.home('doc'), 'html', 'R.css'))"],
@@ -161,12 +145,7 @@ def main(argv: list[str]) -> int:
         (options.out / "R.css").write_text(css.read_text())
     for page in pages:
         path = options.out / f"{page}.html"
-        # R's footer links its package index, 00Index.html; ours is index.html.
-        path.write_text(path.read_text().replace('href="00Index.html"', 'href="index.html"'))
-        text = html_to_text(path.read_text())
-        (options.out / f"{page}.txt").write_text(text)
-    if options.all:
-        _index(pages, options.out)
+        (options.out / f"{page}.txt").write_text(html_to_text(path.read_text()))
     return 0
 
 

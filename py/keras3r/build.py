@@ -13,7 +13,7 @@ import importlib
 import inspect
 from typing import Any
 
-from keras3r.checks import ArgumentError, ArgumentTypeError
+from keras3r.checks import ArgumentTypeError, Refusal, refuse
 from keras3r.runtime import prepare
 from keras3r.spec import SPECS, FunctionSpec
 
@@ -34,9 +34,14 @@ def _keras_parameters(cls: type) -> set[str]:
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
-        for param in inspect.signature(init).parameters.values():
+        params = inspect.signature(init).parameters.values()
+        for param in params:
             if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
                 names.add(param.name)
+        if not any(param.kind is param.VAR_KEYWORD for param in params):
+            # This __init__ forwards nothing else to its base classes (as
+            # MultiOptimizer's, which sets the base's learning rate itself).
+            break
     names.discard("self")
     return names
 
@@ -58,7 +63,7 @@ def _forwarded(spec: FunctionSpec, cls: type, extra: dict[str, Any]) -> dict[str
             close = difflib.get_close_matches(key, ours, n=1, cutoff=0.6)
             hint = close[0] if close else None
         suggestion = f"; did you mean `{hint}`?" if hint else "."
-        raise ArgumentTypeError(f"Unknown argument `{key}`{suggestion}")
+        raise refuse(ArgumentTypeError, f"Unknown argument `{{arg}}`{suggestion}", key)
     return extra
 
 
@@ -82,7 +87,23 @@ def build(function_name: str, given: dict[str, Any]) -> Any:
         values = check_arguments(spec, given)
         cls = keras_class(spec)
         values.update(_forwarded(spec, cls, extra))
-    except (ArgumentError, ArgumentTypeError) as error:
+    except Refusal as error:
         # Name the function too: from R, the traceback does not show it.
-        raise type(error)(f"{function_name}(): {error}") from None
+        raise error.for_function(function_name) from None
     return prepare(cls(**values))
+
+
+def call_for_r(function_name: str, /, **given: Any) -> Any:
+    """What keras3r's R wrappers call: the object, or the refusal itself.
+
+    A refusal is returned, not raised, so that R receives its fields (the
+    argument, the value, the message template) and can word the message in
+    R's spelling, whatever the version of reticulate; every other error,
+    Keras's own included, is raised as usual.
+    """
+    import keras3r.family
+
+    try:
+        return getattr(keras3r.family, function_name)(**given)
+    except Refusal as error:
+        return error if error.function else error.for_function(function_name)

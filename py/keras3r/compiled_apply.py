@@ -59,14 +59,13 @@ plain optimizer.  On JAX an eager `apply` gets the same treatment through
 
 from __future__ import annotations
 
-import inspect
 import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keras3r import compiled_apply_jax
+from keras3r import compat, compiled_apply_jax
 from keras3r.instance_methods import bind, keras_optimizer_backend, method_in_force
 
 # Instance-dict key of the per-optimizer state; its presence also marks an
@@ -168,7 +167,7 @@ def trace_settings(optimizer: Any) -> tuple[Any, ...]:
                 items.append((name, tuple(value)))
     # The learning rate is an object (a variable or a schedule) that the trace
     # captured; assigning a schedule in its place must not go unnoticed.
-    items.append(("_learning_rate", id(getattr(optimizer, "_learning_rate", None))))
+    items.append(("learning rate object", id(compat.learning_rate_object(optimizer))))
     return tuple(items)
 
 
@@ -187,7 +186,7 @@ def _compilable_setting(optimizer: Any) -> bool:
 
     if tf.distribute.has_strategy():
         return False
-    strategy = getattr(optimizer, "_distribution_strategy", None)
+    strategy = compat.distribution_strategy(optimizer)
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         return False
     return not rate_is_plain_function(optimizer)
@@ -197,7 +196,7 @@ def rate_is_plain_function(optimizer: Any) -> bool:
     """A learning rate given as a function: Keras calls it every eager step."""
     import keras
 
-    rate = getattr(optimizer, "_learning_rate", None)
+    rate = compat.learning_rate_object(optimizer)
     schedule = keras.optimizers.schedules.LearningRateSchedule
     return callable(rate) and not isinstance(rate, (schedule, keras.Variable))
 
@@ -205,16 +204,10 @@ def rate_is_plain_function(optimizer: Any) -> bool:
 def _inside_xla() -> bool:
     """True while tracing inside an XLA-compiled function (fit()'s default step).
 
-    TF's own test (private API); where it is missing, answer True, which keeps
-    Keras's path: the safe side.
+    TF's own test (private API, see keras3r.compat); where it is missing, the
+    answer is True, which keeps Keras's path: the safe side.
     """
-    import tensorflow as tf
-
-    try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:
-        return True
-    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+    return compat.tf_inside_xla()
 
 
 def _graph_compilable_call(optimizer: Any) -> bool:
@@ -269,28 +262,20 @@ def _caller(concrete: Any) -> Callable[[list[Any]], Any]:
     variables).  The cache key already guarantees that signature (same dtypes,
     same shapes), so the flat call that `concrete(*grads)` ends in is used
     directly, with the captured variables' handles fetched once.  It is TF's
-    private API: used only where it has the expected parameters, else the
-    public call.
+    private API (keras3r.compat): used only where it has the expected
+    parameters, else the public call.
     """
-    flat = getattr(concrete, "_call_flat", None)
-    try:
-        parameters = list(inspect.signature(flat).parameters) if flat else []
-    except (TypeError, ValueError):
-        parameters = []
-    if parameters == ["tensor_inputs", "captured_inputs"]:
-        captured = concrete.captured_inputs
-        return lambda grads: flat(grads, captured)
+    flat = compat.tf_flat_caller(concrete)
+    if flat is not None:
+        return flat
     return lambda grads: concrete(*grads)
 
 
 def _signature(tensors: list[Any]) -> tuple[Any, ...]:
     """Dtypes and shapes of the gradients: what a trace is specialised to."""
-    try:
-        # EagerTensor's C-level shape: 4x cheaper than building a TensorShape
-        # per gradient, which matters with a hundred variables and small steps.
-        return tuple((t.dtype, t._shape_tuple()) for t in tensors)
-    except AttributeError:
-        return tuple((t.dtype, tuple(t.shape)) for t in tensors)
+    # EagerTensor's C-level shape: 4x cheaper than building a TensorShape per
+    # gradient, which matters with a hundred variables and small steps.
+    return compat.tf_shapes(tensors)
 
 
 def _xla_update(optimizer: Any, state: CompiledApply, variables: list[Any]) -> Any:
@@ -319,6 +304,15 @@ def _compile(
     return _Entry(function, [tf.TensorSpec(g.shape, g.dtype) for g in grads])
 
 
+def _made_in_a_trace(variables: list[Any]) -> bool:
+    """Whether a tf.function made any of these variables (a model built in fit()'s trace).
+
+    TensorFlow lifts such a variable out of the function, but sets its value
+    only when the function first runs.
+    """
+    return any(map(compat.tf_made_in_a_trace, variables))
+
+
 def _build_eagerly(optimizer: Any, variables: list[Any]) -> None:
     """What Keras's `apply` does on its first call, done outside any trace."""
     import keras
@@ -344,7 +338,8 @@ def _listed(
         trainable_variables = list(trainable_variables)
     variables = trainable_variables
     if variables is None and optimizer.built:
-        variables = list(optimizer._trainable_variables)
+        built_with = compat.built_variables(optimizer)
+        variables = None if built_with is None else list(built_with)
     if variables is not None and (not grads or len(grads) != len(variables)):
         variables = None
     return grads, trainable_variables, variables
@@ -373,6 +368,11 @@ def _apply(
         return keras_path()
 
     if not self.built:
+        if in_graph and _made_in_a_trace(variables):
+            # Their first value exists only once the traced function runs:
+            # an eager build would read them empty (ScheduleFreeAdamW copies
+            # each variable into its slot). Keras builds inside the trace.
+            return keras_path()
         with tf.init_scope():  # slots are variables: made eagerly, outside any trace
             _build_eagerly(self, variables)
     if in_graph:

@@ -15,16 +15,33 @@ iteration counter behave as in `fit()`.
 
 When Keras's path is kept, unchanged: inside a JAX trace or a stateless
 scope (the user's own `jax.jit` step, `fit()`, `stateless_apply` itself), under
-a `keras.distribution`, with missing gradients, with variables other than the
-ones the optimizer was built with (`stateless_apply` maps values to those),
-with a learning rate that is a plain function (Keras calls it every eager
-step; a trace would freeze it), or when compiling fails (warned once per key).
+a `keras.distribution`, with missing or sparse gradients (`_as_arrays`), with
+variables other than the ones the optimizer was built with (`stateless_apply`
+maps values to those), with a learning rate that is a plain function (Keras
+calls it every eager step; a trace would freeze it), or when compiling fails
+(warned once per key).
 
 Memory: the old buffers of the optimizer's slots and of the variables are
 donated to the update, so XLA writes the new values in place, as Keras's own
-trainer does, except a buffer that something besides its variable still
-references (an array the user kept from `v.value`, one buffer shared by two
-variables): deleting that would break the other holder, so it is not donated.
+trainer does (without donation the update measured 3 to 5 times slower on
+this project's CPUs: a fresh output buffer per array per step). Donation
+deletes the old buffer, so it is done only where nothing but the variable can
+still read it; each way of holding a buffer is ruled out by a test that sees
+it exactly (`_donatable_groups`):
+  * a Python reference to the array itself (`v.value` kept, in a list, a
+    closure, another variable assigned from it): `sys.getrefcount`;
+  * another `jax.Array` over the same device buffer (`jax.device_put` to the
+    same device, a shard's `.data`, `make_array_from_single_device_arrays`,
+    the per-device view that NumPy and DLPack exports keep), which holds no
+    reference to the first: the buffer addresses of the live JAX arrays made
+    after the oldest array to donate (an alias is always younger than its
+    array; JAX lists live arrays newest first, which is checked on every call
+    and else every live array is looked at);
+  * memory outside JAX (a NumPy view of a CPU buffer, a DLPack consumer such
+    as torch) is also an external reference on the buffer, which the runtime
+    itself refuses to donate (measured on CPU: the update then writes a new
+    buffer and the view keeps its values; on a GPU `np.asarray` copies).
+tests/python/test_donation_jax.py holds a buffer each of these ways.
 
 The cache key holds the variables (by identity), the gradients' shapes and
 dtypes, the optimizer's plain Python settings (baked into a trace, see
@@ -33,12 +50,13 @@ dtypes, the optimizer's plain Python settings (baked into a trace, see
 
 from __future__ import annotations
 
+import operator
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keras3r.host_rate import jax_tracing
+from keras3r import compat
 
 
 class JaxEntry:
@@ -61,9 +79,9 @@ def compilable_call() -> bool:
     keras3r.compiled_apply, as for TensorFlow.
     """
     import keras
-    from keras.src.backend.common.stateless_scope import in_stateless_scope
 
-    if in_stateless_scope() or jax_tracing():
+    # Inside a trace, or where it cannot be told (compat answers None): Keras's path.
+    if compat.in_stateless_scope() or compat.jax_trace_state_clean() is not True:
         return False
     return keras.distribution.distribution() is None
 
@@ -93,9 +111,119 @@ _SOLE_HOLDER_REFERENCES = _sole_holder_references()
 
 
 def _donatable(values: Sequence[Any]) -> bool:
-    """True when each buffer is held by its variable alone (see the module docstring)."""
+    """True when no Python object but its variable references each array."""
     most = _most_references(values)
     return 0 <= most <= _SOLE_HOLDER_REFERENCES
+
+
+_ADDRESS = operator.methodcaller("unsafe_buffer_pointer")
+
+
+def _younger_arrays(candidates: list[Any]) -> list[Any] | None:
+    """The live JAX arrays made after the oldest of `candidates`, less the candidates.
+
+    JAX lists live arrays newest first. A probe made just before the list is
+    taken (the first candidate's per-device view, new unless something read
+    that array before) must come first: if not, the order cannot be told and
+    every live array but the candidates is returned. None when a candidate
+    is not among the live arrays of the default backend.
+    """
+    import jax
+
+    probe = compat.jax_device_arrays(candidates[0])[0]
+    live = jax.live_arrays()
+    ids = set(map(id, candidates))
+    if not live or live[0] is not probe or probe is candidates[0]:
+        younger = [a for a in live if id(a) not in ids]
+        return younger if len(live) - len(younger) == len(ids) else None
+    younger = []
+    remaining = len(ids)
+    for array in live[1:]:  # the probe is new: nobody else can hold it
+        if id(array) in ids:
+            remaining -= 1
+            if not remaining:
+                return younger
+        else:
+            younger.append(array)
+    return None
+
+
+def _buffers(arrays: list[Any]) -> dict[int, list[Any]]:
+    """The arrays using each device buffer, keyed by the buffer's address."""
+    users: dict[int, list[Any]] = {}
+    for array in arrays:
+        try:
+            views = compat.jax_device_arrays(array)
+            for address in map(_ADDRESS, views):
+                users.setdefault(address, []).append(array)
+        except Exception:  # deleted meanwhile: it holds no buffer any more
+            continue
+    return users
+
+
+def _references_of_a_kept_view() -> int:
+    """`sys.getrefcount` of an array's per-device view that only the array keeps.
+
+    Measured on a fresh array, once: the count includes JAX's own cache and
+    the interpreter's temporaries, which differ between versions.
+    """
+    if not _KEPT_VIEW_REFERENCES:
+        import jax.numpy as jnp
+
+        fresh = jnp.zeros(2) + 1
+        view = compat.jax_device_arrays(fresh)[0]
+        _KEPT_VIEW_REFERENCES.append(sys.getrefcount(view))
+    return _KEPT_VIEW_REFERENCES[0]
+
+
+_KEPT_VIEW_REFERENCES: list[int] = []
+
+
+def _used_by_itself_alone(array: Any, users: dict[int, list[Any]]) -> bool:
+    """No younger array uses `array`'s buffer, but its own per-device view kept by it alone.
+
+    Such a view exists once something read the array (`np.asarray`,
+    `block_until_ready`). Besides the array's cache it is referenced here by
+    the list of younger arrays and by `users`: two references of this
+    module's own.
+    """
+    others = users.get(_ADDRESS(array))
+    if not others:
+        return True
+    if len(others) > 1:
+        return False
+    view = compat.jax_device_arrays(array)[0]
+    return others[0] is view and sys.getrefcount(view) <= _references_of_a_kept_view() + 2
+
+
+def _donatable_groups(groups: Sequence[Sequence[Any]]) -> list[bool]:
+    """For each group of arrays, whether all of its buffers may be donated.
+
+    A buffer may be donated when nothing but its variable can read it (see
+    the module docstring): no Python reference to its array but the
+    variable's, and no other JAX array over the same device buffer. Anything
+    unexpected (a JAX without per-device views, an array of several shards,
+    one on another backend) answers False: the update is then only not in
+    place. Reference counts are read first: the list of live arrays
+    references every array.
+    """
+    verdicts = [_donatable(group) for group in groups]
+    if not any(verdicts):
+        return verdicts
+    try:
+        candidates = [a for group, on in zip(groups, verdicts) if on for a in group]
+        younger = _younger_arrays(candidates)
+        if younger is None:
+            return [False] * len(groups)
+        if not younger:
+            return verdicts
+        users = _buffers(younger)
+        return [
+            on and all(_used_by_itself_alone(a, users) for a in group)
+            for group, on in zip(groups, verdicts)
+        ]
+    except Exception:
+        return [False] * len(groups)
 
 
 def _compile(
@@ -141,8 +269,16 @@ def _compile(
 _ARRAY_TYPES: set[type] = set()
 
 
-def _as_arrays(grads: list[Any]) -> list[Any]:
-    """The gradients as JAX arrays (NumPy arrays from R, Keras variables, ... converted)."""
+def _as_arrays(grads: list[Any]) -> list[Any] | None:
+    """The gradients as dense JAX arrays, or None where Keras's path must take them.
+
+    NumPy arrays (what R hands over), Python numbers, lists and Keras
+    variables are converted.  A sparse gradient (`jax.experimental.sparse`,
+    e.g. BCOO) stays sparse on Keras's path: Keras's ops and its sparse-aware
+    `assign` handle it there, where densifying it here would change which
+    updates Keras sees.  Anything that does not convert goes to Keras's path
+    too, which then handles it or raises its own error, as stock Keras does.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -152,40 +288,44 @@ def _as_arrays(grads: list[Any]) -> list[Any]:
         if kind not in _ARRAY_TYPES:
             if isinstance(grad, jax.Array):
                 _ARRAY_TYPES.add(kind)
+            elif _is_jax_sparse(grad):
+                return None
             else:
-                grad = jnp.asarray(grad)
+                try:
+                    grad = jnp.asarray(grad)
+                except (TypeError, ValueError):
+                    return None
         out.append(grad)
     return out
+
+
+def _is_jax_sparse(value: Any) -> bool:
+    """A `jax.experimental.sparse` array (BCOO, BCSR, ...), without importing that module."""
+    sparse = sys.modules.get("jax.experimental.sparse")
+    return sparse is not None and isinstance(value, sparse.JAXSparse)
 
 
 def _read(variables: list[Any]) -> list[Any]:
     """The stored values of `variables`, as Keras's JAX trainer reads its state.
 
-    `_value` (private API) is the stored array that the public `value`
-    returns outside an autocast scope; reading it directly skips two global
-    lookups per variable, which with 100 variables and their 200 slots was a
-    fifth of a 2 ms step.  `value` where `_value` is missing.
+    `_value` (private API, see keras3r.compat) is the stored array that the
+    public `value` returns outside an autocast scope; reading it directly
+    skips two global lookups per variable, which with 100 variables and their
+    200 slots was a fifth of a 2 ms step.
     """
-    try:
-        return [v._value for v in variables]
-    except AttributeError:
-        return [v.value for v in variables]
+    return compat.read_stored(variables)
 
 
 def _write(variables: list[Any], values: Sequence[Any]) -> None:
     """Store values that `stateless_apply` computed for these very variables.
 
-    Keras's JAX variables store through `_direct_assign` (private API) once
-    `assign` has checked dtype and shape; `stateless_apply` already returns
-    each value in its variable's dtype and shape, so the checks are skipped.
-    `assign` where `_direct_assign` is missing.
+    Keras's JAX variables store through `_direct_assign` (private API, see
+    keras3r.compat) once `assign` has checked dtype and shape;
+    `stateless_apply` already returns each value in its variable's dtype and
+    shape, so the checks are skipped.
     """
     for variable, value in zip(variables, values):
-        direct = getattr(variable, "_direct_assign", None)
-        if direct is None:
-            variable.assign(value)
-        else:
-            direct(value)
+        compat.store(variable, value)
 
 
 def run(
@@ -197,15 +337,20 @@ def run(
     keras_path: Callable[[], Any],
 ) -> Any:
     """Run one eager update through the cached jit-compiled `stateless_apply`."""
-    built_with = optimizer._trainable_variables
-    if len(variables) != len(built_with) or any(a is not b for a, b in zip(variables, built_with)):
+    built_with = compat.built_variables(optimizer)
+    if (
+        built_with is None
+        or len(variables) != len(built_with)
+        or any(a is not b for a, b in zip(variables, built_with))
+    ):
         return keras_path()
     arrays = _as_arrays(grads)
+    if arrays is None:
+        return keras_path()
     slots = list(optimizer.variables)
     slot_values = _read(slots)
     weights = _read(variables)
-    donate_slots = _donatable(slot_values)
-    donate_weights = _donatable(weights)
+    donate_slots, donate_weights = _donatable_groups((slot_values, weights))
     key = (
         tuple(map(id, variables)),
         tuple((a.dtype, a.shape) for a in arrays),

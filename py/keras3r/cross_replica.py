@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keras3r import compat
 from keras3r.instance_methods import bind, is_tensorflow_optimizer, method_in_force
 
 # The instance attribute that records that an optimizer was already adapted,
@@ -57,18 +58,15 @@ def clip_after_cross_replica_sum(optimizer: Any) -> Any:
     """
     if not is_tensorflow_optimizer(optimizer) or getattr(optimizer, _MARK, False):
         return optimizer
-    if not (
-        callable(getattr(optimizer, "_clip_gradients", None))
-        and callable(getattr(optimizer, "_all_reduce_sum_gradients", None))
-    ):
+    if not compat.has_clip_hooks(optimizer):
         # A future Keras that reorganises this flow: leave stock behaviour
         # rather than guess.
         return optimizer
 
     # The methods in force now (possibly already bound on the instance by
     # another keras3r feature), so that wrappers compose instead of replace.
-    clip = method_in_force(optimizer, "_clip_gradients")
-    all_reduce_sum = method_in_force(optimizer, "_all_reduce_sum_gradients")
+    clip = method_in_force(optimizer, compat.CLIP_GRADIENTS)
+    all_reduce_sum = method_in_force(optimizer, compat.ALL_REDUCE_SUM_GRADIENTS)
 
     def _clip_gradients(self: Any, grads: list[Any]) -> list[Any]:
         # Per-replica gradients are parts of the whole: clipping them here
@@ -91,7 +89,7 @@ def clip_after_cross_replica_sum(optimizer: Any) -> Any:
             reduced[i] = (grad, reduced[i][1])
         return reduced
 
-    bind(optimizer, "_clip_gradients", _clip_gradients)
-    bind(optimizer, "_all_reduce_sum_gradients", _all_reduce_sum_gradients)
+    bind(optimizer, compat.CLIP_GRADIENTS, _clip_gradients)
+    bind(optimizer, compat.ALL_REDUCE_SUM_GRADIENTS, _all_reduce_sum_gradients)
     vars(optimizer)[_MARK] = True
     return optimizer

@@ -59,11 +59,12 @@ def docstring(spec: FunctionSpec) -> str:
     if spec.details:
         parts.append(_fill(spec.details, ""))
     entries = [_arg_entry(a.name, a.doc) for a in spec.before_dots]
-    if spec.dots_at is not None:
+    if spec.after_dots:
         entries.append(
             "    (R's `...` sits here: the arguments below are keyword-only in Python.)"
         )
         entries += [_arg_entry(a.name, a.doc) for a in spec.after_dots]
+    if spec.dots_at is not None:
         entries.append(_arg_entry("**kwargs", spec.dots_doc))
     parts.append("Args:\n" + "\n".join(entries))
     parts.append("Returns:\n" + _fill(spec.value, "    "))

@@ -20,10 +20,15 @@ __all__ = [
     "optimizer_adamax",
     "optimizer_adam_w",
     "optimizer_ftrl",
+    "optimizer_lamb",
     "optimizer_lion",
     "optimizer_loss_scale",
+    "optimizer_map",
+    "optimizer_multi",
+    "optimizer_muon",
     "optimizer_nadam",
     "optimizer_rmsprop",
+    "optimizer_schedule_free_adam_w",
     "optimizer_sgd",
     "learning_rate_schedule_cosine_decay",
     "learning_rate_schedule_cosine_decay_restarts",
@@ -42,10 +47,10 @@ def optimizer_adadelta(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "adadelta",
+    name: str | None = "adadelta",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -67,6 +72,12 @@ def optimizer_adadelta(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -140,9 +151,10 @@ def optimizer_adadelta(
     See Also:
         Other optimizers:
         optimizer_adafactor(), optimizer_adagrad(), optimizer_adam(),
-        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_adadelta(learning_rate=1.0)
@@ -158,15 +170,15 @@ def optimizer_adafactor(
     epsilon_1: float = 1e-30,
     epsilon_2: float = 0.001,
     clip_threshold: float = 1.0,
-    relative_step: bool = True,
+    relative_step: bool | None = True,
     weight_decay: float | None = None,
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "adafactor",
+    name: str | None = "adafactor",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -188,6 +200,12 @@ def optimizer_adafactor(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -271,9 +289,10 @@ def optimizer_adafactor(
     See Also:
         Other optimizers:
         optimizer_adadelta(), optimizer_adagrad(), optimizer_adam(),
-        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_adafactor(learning_rate=0.01)
@@ -291,10 +310,10 @@ def optimizer_adagrad(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "adagrad",
+    name: str | None = "adagrad",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -316,6 +335,12 @@ def optimizer_adagrad(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -390,9 +415,10 @@ def optimizer_adagrad(
     See Also:
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adam(),
-        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_adagrad(learning_rate=0.1)
@@ -407,15 +433,15 @@ def optimizer_adam(
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-07,
-    amsgrad: bool = False,
+    amsgrad: bool | None = False,
     weight_decay: float | None = None,
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "adam",
+    name: str | None = "adam",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -437,6 +463,12 @@ def optimizer_adam(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -522,9 +554,10 @@ def optimizer_adam(
     See Also:
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
-        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_adam(learning_rate=0.01)
@@ -543,10 +576,10 @@ def optimizer_adamax(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "adamax",
+    name: str | None = "adamax",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -568,6 +601,12 @@ def optimizer_adamax(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -644,9 +683,10 @@ def optimizer_adamax(
     See Also:
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
-        optimizer_adam(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adam(), optimizer_adam_w(), optimizer_ftrl(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_adamax(learning_rate=0.01)
@@ -662,14 +702,14 @@ def optimizer_adam_w(
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-07,
-    amsgrad: bool = False,
+    amsgrad: bool | None = False,
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "adamw",
+    name: str | None = "adamw",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -697,6 +737,12 @@ def optimizer_adam_w(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -784,9 +830,10 @@ def optimizer_adam_w(
     See Also:
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
-        optimizer_adam(), optimizer_adamax(), optimizer_ftrl(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adam(), optimizer_adamax(), optimizer_ftrl(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_adam_w(learning_rate=0.01)
@@ -808,10 +855,10 @@ def optimizer_ftrl(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "ftrl",
+    name: str | None = "ftrl",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -834,6 +881,12 @@ def optimizer_ftrl(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -918,9 +971,10 @@ def optimizer_ftrl(
     See Also:
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
-        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_lion(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_lamb(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_ftrl(learning_rate=0.1)
@@ -928,6 +982,137 @@ def optimizer_ftrl(
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
     """
     return build("optimizer_ftrl", locals())
+
+
+def optimizer_lamb(
+    learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-07,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = "lamb",
+    **kwargs: Any,
+) -> keras.optimizers.Lamb:
+    """Optimizer that implements the LAMB algorithm.
+
+    LAMB (Layer-wise Adaptive Moments for Batch training) first computes an Adam
+    step for each weight tensor, then rescales that step by a trust ratio: the norm
+    of the tensor's weights divided by the norm of its Adam step (a ratio of 1 is
+    used when either norm is zero). Each layer thus moves in proportion to its own
+    size, which keeps training stable with very large batches.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Args:
+        learning_rate:
+            A float, a `LearningRateSchedule()` instance, or a callable that takes
+            no arguments and returns the actual value to use. The learning rate.
+            Defaults to `0.001`.
+        beta_1:
+            A float value or a constant float tensor, or a callable that takes no
+            arguments and returns the actual value to use. The exponential decay
+            rate for the 1st moment estimates. Defaults to `0.9`.
+        beta_2:
+            A float value or a constant float tensor, or a callable that takes no
+            arguments and returns the actual value to use. The exponential decay
+            rate for the 2nd moment estimates. Defaults to `0.999`.
+        epsilon:
+            Float. A small constant added to the root of the second moment, so that
+            nothing is divided by zero. Defaults to `1e-7`.
+        weight_decay:
+            Float. If set, weight decay is applied.
+        clipnorm:
+            Float. If set, the gradient of each weight is individually clipped so
+            that its norm is no higher than this value.
+        clipvalue:
+            Float. If set, the gradient of each weight is clipped to be no higher
+            than this value.
+        global_clipnorm:
+            Float. If set, the gradient of all weights is clipped so that their
+            global norm is no higher than this value.
+        use_ema:
+            Boolean, defaults to `False`. If `True`, exponential moving average
+            (EMA) is applied. EMA consists of computing an exponential moving
+            average of the weights of the model (as the weight values change after
+            each training batch), and periodically overwriting the weights with
+            their moving average.
+        ema_momentum:
+            Float, defaults to 0.99. Only used if `use_ema=True`. This is the
+            momentum to use when computing the EMA of the model's weights:
+            `new_average = ema_momentum * old_average + (1 - ema_momentum) *
+            current_variable_value`.
+        ema_overwrite_frequency:
+            Int or `None`, defaults to `None`. Only used if `use_ema=True`. Every
+            `ema_overwrite_frequency` steps of iterations, we overwrite the model
+            variable by its moving average. If `None`, the optimizer does not
+            overwrite model variables in the middle of training, and you need to
+            explicitly overwrite the variables at the end of training by calling
+            `optimizer.finalize_variable_values()` (which updates the model
+            variables in-place). When using the built-in `fit()` training loop, this
+            happens automatically after the last epoch, and you don't need to do
+            anything.
+        loss_scale_factor:
+            Float or `None`. If a float, the scale factor will be multiplied the
+            loss before computing gradients, and the inverse of the scale factor
+            will be multiplied by the gradients before updating variables. Useful
+            for preventing underflow during mixed precision training. Alternately,
+            optimizer_loss_scale() will automatically set a loss scale factor.
+        gradient_accumulation_steps:
+            Int or `None`. If an int, model & optimizer variables will not be
+            updated at every step; instead they will be updated every
+            `gradient_accumulation_steps` steps, using the average value of the
+            gradients since the last update. This is known as "gradient
+            accumulation". This can be useful when your batch size is very small, in
+            order to reduce gradient noise at each update step.
+        name:
+            String. The name to use for momentum accumulator weights created by the
+            optimizer.
+        **kwargs:
+            For forward/backward compatability.
+
+    Returns:
+        an `Optimizer` instance
+
+    References:
+        - You et al., 2020. *Large Batch Optimization for Deep Learning: Training
+          BERT in 76 minutes*. https://arxiv.org/abs/1904.00962
+
+    See Also:
+        Other optimizers:
+        optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
+        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
+        optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
+
+    Examples:
+        >>> opt = optimizer_lamb(learning_rate=0.01)
+        >>> w = keras.Variable([1.0, 2.0, 3.0])
+        >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+    """
+    return build("optimizer_lamb", locals())
 
 
 def optimizer_lion(
@@ -938,10 +1123,10 @@ def optimizer_lion(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "lion",
+    name: str | None = "lion",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -963,6 +1148,12 @@ def optimizer_lion(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -1037,8 +1228,9 @@ def optimizer_lion(
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
         optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
-        optimizer_loss_scale(), optimizer_nadam(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_lamb(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_lion(learning_rate=1e-4)
@@ -1133,7 +1325,9 @@ def optimizer_loss_scale(
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
         optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
-        optimizer_lion(), optimizer_nadam(), optimizer_rmsprop(), optimizer_sgd()
+        optimizer_lamb(), optimizer_lion(), optimizer_map(), optimizer_multi(),
+        optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_loss_scale(optimizer_adam(), initial_scale=1024)
@@ -1141,6 +1335,376 @@ def optimizer_loss_scale(
         1024.0
     """
     return build("optimizer_loss_scale", locals())
+
+
+def optimizer_map(
+    default_optimizer: keras.optimizers.Optimizer,
+    optimizer_map: dict[str, keras.optimizers.Optimizer] | None = None,
+) -> keras.optimizers.OptimizerMap:
+    """Which optimizer updates which variable, for optimizer_multi().
+
+    An optimizer map names, by patterns of variable paths, the optimizer of each
+    variable of a model, with a default for the variables that no pattern matches.
+    Give it to optimizer_multi() to train parts of a model with different
+    optimizers: an encoder with a small learning rate and a new head with a large
+    one, or embeddings with Adam and everything else with SGD.
+
+    Keras gives each variable to the first optimizer of the map whose name equals
+    the variable's path, else to the one whose pattern matches the whole path
+    (Python's `re.fullmatch()`), else to `default_optimizer`; a path that two
+    patterns match is an error. The choice is made once, when the optimizer is built
+    at the first training step, and every step after it updates each variable with
+    its own optimizer's state.
+
+    A variable's path depends on how its model was built. In a sequential model the
+    path starts with the model's name (`"sequential/enc/kernel"`), and so does it in
+    a model nested in another one; once the model is saved and loaded, the same
+    variable is `"enc/kernel"`. Keras matches the patterns again after loading, and
+    a pattern that then picks another optimizer for a variable would leave the saved
+    state of the optimizers unused, with only a warning from Keras. keras3r
+    therefore checks, when the optimizer is built, that every variable goes to the
+    same optimizer under both paths, and stops with an error that names the
+    variable, the two paths and a pattern that matches both. Start a pattern with
+    `(.*/)?` and write it from the layer's name on: `"(.*/)?enc/.*"` takes the
+    variables of the layer `enc` in any model, before and after loading. keras3r
+    checks the patterns rather than rewriting them, because the file must load in
+    plain Keras, which reads the patterns exactly as they were given. Where it
+    cannot see the model (an `opt.apply()` on variables given by hand), it cannot
+    tell the names of models from those of layers, and warns instead.
+
+    Args:
+        default_optimizer:
+            The optimizer of the variables that no pattern matches, such as one from
+            optimizer_sgd(). It cannot be a loss-scale or multi optimizer.
+        optimizer_map:
+            A named list of optimizers, or `None`. Each name is a regular expression
+            that a variable's whole path must match (see Details), and each element
+            the optimizer for the variables it matches. A dict in Python. The same
+            optimizer may appear under several patterns. Loss-scale and multi
+            optimizers cannot be elements. Defaults to `None`, no patterns.
+
+    Returns:
+        An `OptimizerMap` instance, for optimizer_multi().
+
+    See Also:
+        Other optimizers:
+        optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
+        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
+
+    Examples:
+        >>> adam = optimizer_adam(learning_rate=1e-4)
+        >>> routes = optimizer_map(optimizer_sgd(learning_rate=0.1), {"(.*/)?encoder/.*": adam})
+        >>> opt = optimizer_multi(routes)
+        >>> list(routes)
+        ['(.*/)?encoder/.*']
+    """
+    return build("optimizer_map", locals())
+
+
+def optimizer_multi(
+    optimizer_map: keras.optimizers.OptimizerMap | Callable[[Any], keras.optimizers.Optimizer],
+    loss_scale_factor: float | None = None,
+    name: str | None = None,
+    **kwargs: Any,
+) -> keras.optimizers.MultiOptimizer:
+    """An optimizer that hands each variable to an optimizer of its own.
+
+    A multi optimizer trains the variables of one model with several optimizers: an
+    optimizer map (see optimizer_map()) says which variable goes to which. Each
+    optimizer keeps its own learning rate, schedule and state, and a training step
+    updates every variable with its own optimizer. The whole is one Keras optimizer,
+    for `compile()` or `opt.apply()`, saved and loaded with the model like any
+    other.
+
+    Keras gives each variable to the first optimizer of the map whose name equals
+    the variable's path, else to the one whose pattern matches the whole path
+    (Python's `re.fullmatch()`), else to `default_optimizer`; a path that two
+    patterns match is an error. The choice is made once, when the optimizer is built
+    at the first training step, and every step after it updates each variable with
+    its own optimizer's state.
+
+    A variable's path depends on how its model was built. In a sequential model the
+    path starts with the model's name (`"sequential/enc/kernel"`), and so does it in
+    a model nested in another one; once the model is saved and loaded, the same
+    variable is `"enc/kernel"`. Keras matches the patterns again after loading, and
+    a pattern that then picks another optimizer for a variable would leave the saved
+    state of the optimizers unused, with only a warning from Keras. keras3r
+    therefore checks, when the optimizer is built, that every variable goes to the
+    same optimizer under both paths, and stops with an error that names the
+    variable, the two paths and a pattern that matches both. Start a pattern with
+    `(.*/)?` and write it from the layer's name on: `"(.*/)?enc/.*"` takes the
+    variables of the layer `enc` in any model, before and after loading. keras3r
+    checks the patterns rather than rewriting them, because the file must load in
+    plain Keras, which reads the patterns exactly as they were given. Where it
+    cannot see the model (an `opt.apply()` on variables given by hand), it cannot
+    tell the names of models from those of layers, and warns instead.
+
+    A multi optimizer has no learning rate of its own: Keras raises an error when
+    `opt.learning_rate` is read or set. Each optimizer in `opt.optimizers` has its
+    own, and printing the multi optimizer in R lists them with their patterns.
+
+    A function given as `optimizer_map` is called once per variable, when the
+    optimizer is built, and must return the variable's optimizer; an R function
+    works too, as it runs on R's own thread before the first step. Keras cannot
+    write a function into a model file, so keras3r warns at the call that such a
+    model cannot be saved and loaded; use `optimizer_map()` for a model that you
+    will save.
+
+    Args:
+        optimizer_map:
+            An optimizer map from optimizer_map(), or a function that takes a
+            variable and returns its optimizer (which cannot be saved: see Details).
+        loss_scale_factor:
+            Float or `None`. If a float, the loss is multiplied by it before the
+            gradients are computed, and the gradients are divided by it before the
+            update; it replaces the `loss_scale_factor` of every optimizer in the
+            map. Useful against underflow in mixed precision training.
+        name:
+            String or `None`. The name of the optimizer; `None` lets Keras choose
+            one (`"multi_optimizer"`).
+        **kwargs:
+            For forward/backward compatability.
+
+    Returns:
+        A `MultiOptimizer` instance.
+
+    See Also:
+        Other optimizers:
+        optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
+        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
+
+    Examples:
+        >>> adam = optimizer_adam(learning_rate=1e-4)
+        >>> routes = optimizer_map(optimizer_sgd(learning_rate=0.1), {"(.*/)?encoder/.*": adam})
+        >>> opt = optimizer_multi(routes)
+        >>> [o.name for o in opt.optimizers]
+        ['adam', 'SGD']
+    """
+    return build("optimizer_multi", locals())
+
+
+def optimizer_muon(
+    learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.001,
+    adam_beta_1: float = 0.9,
+    adam_beta_2: float = 0.999,
+    adam_weight_decay: float = 0.004,
+    epsilon: float = 1e-07,
+    weight_decay: float = 0.004,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = "muon",
+    exclude_layers: Sequence[str] | None = None,
+    exclude_embeddings: bool | None = True,
+    muon_a: float = 3.4445,
+    muon_b: float = -4.775,
+    muon_c: float = 2.0315,
+    adam_lr_ratio: float = 1.0,
+    momentum: float = 0.95,
+    ns_steps: int = 5,
+    nesterov: bool | None = True,
+    rms_rate: float | None = 0.2,
+    **kwargs: Any,
+) -> keras.optimizers.Muon:
+    """Optimizer that implements the Muon algorithm.
+
+    Muon (MomentUm Orthogonalized by Newton-Schulz) keeps a momentum of the
+    gradients of each weight matrix and replaces it, before stepping, by a nearly
+    orthogonal matrix with the same singular vectors, computed by `ns_steps`
+    iterations of a Newton-Schulz polynomial. Every direction of the update then
+    gets a similar size, however unevenly the gradients are spread. Variables that
+    are not matrices, and the ones chosen by `exclude_embeddings` and
+    `exclude_layers`, are updated with AdamW instead (see Details).
+
+    Muon's own step is meant for the 2-D weight matrices of hidden layers; every
+    other variable is updated with AdamW (using `adam_beta_1`, `adam_beta_2`,
+    `epsilon` and `adam_weight_decay`, at the rate `learning_rate * adam_lr_ratio`).
+    A variable gets AdamW when any of these holds: it is not 2-D (biases, scalars,
+    convolution kernels, normalization scales); `exclude_embeddings=True` and its
+    path contains "embedding" in any letter case (the weights of `layer_embedding()`
+    are named so); or its path, such as `"predictions/kernel"`, matches one of the
+    regular expressions of `exclude_layers` (Python's `re.search()`, case-
+    sensitive). Every other variable, such as the kernel of a dense layer, gets
+    Muon's step and `weight_decay`. Muon's authors leave the output layer to AdamW
+    too: pass its name, as in `exclude_layers="predictions"`. Once built, a Muon
+    variable has one slot in `opt.variables` (its `momentum`), an AdamW variable two
+    (`momentum` and `velocity`).
+
+    Write each pattern so that it finds the layer's name wherever the name stands in
+    the path: `"predictions"` or `"(^|/)predictions/"`, not `"^predictions/"` or
+    `"net/predictions"`. The layers of a Sequential model have the model's name in
+    front of their paths (`"net/predictions/kernel"`) until the model is saved and
+    loaded, and not after (`"predictions/kernel"`). A pattern that tells the two
+    apart would give the loaded model another split, and Keras would then skip the
+    optimizer's saved state with only a warning; keras3r refuses such a pattern with
+    an error when the optimizer is built (at the first step of `fit()`).
+
+    The defaults shown are the ones that run. keras3 R 1.5's `optimizer_muon()`
+    prints `weight_decay=0.1`, `adam_lr_ratio=0.1` and `ns_steps=6`, but sends Keras
+    only the arguments given in the call, so a call that leaves them out runs
+    Keras's defaults: `weight_decay=0.004`, `adam_lr_ratio=1` and `ns_steps=5`. Here
+    the signature is Keras 3.15's, so that `formals()` tells what will run: code
+    written for keras3 that gives these arguments behaves the same in both packages,
+    and code that leaves them out gets what it got with keras3, not what keras3
+    printed. To run keras3's printed values, give them. `adam_weight_decay` and
+    `rms_rate` are new in Keras 3.15; keras3 1.5 does not show them.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Args:
+        learning_rate:
+            A float, a `LearningRateSchedule()` instance, or a callable that takes
+            no arguments and returns the actual value to use. The learning rate.
+            Defaults to `0.001`.
+        adam_beta_1:
+            Float. The decay rate of the running mean of the gradients (first
+            moment) in the AdamW update. Defaults to `0.9`.
+        adam_beta_2:
+            Float. The decay rate of the running mean of the squared gradients
+            (second moment) in the AdamW update. Defaults to `0.999`.
+        adam_weight_decay:
+            Float. The decoupled weight decay of the variables updated with AdamW.
+            Defaults to `0.004`.
+        epsilon:
+            Float. A small constant added to the root of the second moment in the
+            AdamW update. Defaults to `1e-7`.
+        weight_decay:
+            Float. The decoupled weight decay of the variables that get Muon's own
+            step (`adam_weight_decay` applies to the others). Defaults to `0.004`.
+        clipnorm:
+            Float. If set, the gradient of each weight is individually clipped so
+            that its norm is no higher than this value.
+        clipvalue:
+            Float. If set, the gradient of each weight is clipped to be no higher
+            than this value.
+        global_clipnorm:
+            Float. If set, the gradient of all weights is clipped so that their
+            global norm is no higher than this value.
+        use_ema:
+            Boolean, defaults to `False`. If `True`, exponential moving average
+            (EMA) is applied. EMA consists of computing an exponential moving
+            average of the weights of the model (as the weight values change after
+            each training batch), and periodically overwriting the weights with
+            their moving average.
+        ema_momentum:
+            Float, defaults to 0.99. Only used if `use_ema=True`. This is the
+            momentum to use when computing the EMA of the model's weights:
+            `new_average = ema_momentum * old_average + (1 - ema_momentum) *
+            current_variable_value`.
+        ema_overwrite_frequency:
+            Int or `None`, defaults to `None`. Only used if `use_ema=True`. Every
+            `ema_overwrite_frequency` steps of iterations, we overwrite the model
+            variable by its moving average. If `None`, the optimizer does not
+            overwrite model variables in the middle of training, and you need to
+            explicitly overwrite the variables at the end of training by calling
+            `optimizer.finalize_variable_values()` (which updates the model
+            variables in-place). When using the built-in `fit()` training loop, this
+            happens automatically after the last epoch, and you don't need to do
+            anything.
+        loss_scale_factor:
+            Float or `None`. If a float, the scale factor will be multiplied the
+            loss before computing gradients, and the inverse of the scale factor
+            will be multiplied by the gradients before updating variables. Useful
+            for preventing underflow during mixed precision training. Alternately,
+            optimizer_loss_scale() will automatically set a loss scale factor.
+        gradient_accumulation_steps:
+            Int or `None`. If an int, model & optimizer variables will not be
+            updated at every step; instead they will be updated every
+            `gradient_accumulation_steps` steps, using the average value of the
+            gradients since the last update. This is known as "gradient
+            accumulation". This can be useful when your batch size is very small, in
+            order to reduce gradient noise at each update step.
+        name:
+            String. The name to use for momentum accumulator weights created by the
+            optimizer.
+        exclude_layers:
+            A character vector of regular expressions, or `None`. A variable whose
+            path matches one of them (anywhere in the path) is updated with AdamW
+            instead of Muon's step; see Details for how to write them. `None`
+            excludes nothing by name.
+        exclude_embeddings:
+            Boolean. If `True`, every variable whose path contains "embedding" is
+            updated with AdamW. Defaults to `True`.
+        muon_a:
+            Float. The coefficient `a` of the Newton-Schulz step, which maps the
+            matrix `X` to `a X + b A X + c A A X`, where `A = X X'`. The defaults of
+            `a`, `b` and `c` push every singular value quickly towards 1; change
+            them only with care. Defaults to `3.4445`.
+        muon_b:
+            Float. The coefficient `b` of the Newton-Schulz step (see `muon_a`).
+            Defaults to `-4.775`.
+        muon_c:
+            Float. The coefficient `c` of the Newton-Schulz step (see `muon_a`).
+            Defaults to `2.0315`.
+        adam_lr_ratio:
+            Float. The AdamW update uses the learning rate `learning_rate *
+            adam_lr_ratio`. Defaults to `1`.
+        momentum:
+            Float in [0, 1). The decay rate of the momentum of the gradients that
+            Muon orthogonalizes. Defaults to `0.95`.
+        ns_steps:
+            Int, at least 1. The number of Newton-Schulz iterations. Defaults to
+            `5`.
+        nesterov:
+            Boolean. If `True`, Muon orthogonalizes the Nesterov look-ahead `g +
+            momentum * m` instead of the momentum `m` itself. Defaults to `True`.
+        rms_rate:
+            Float or `None`. Muon's update of an `n` by `m` matrix is multiplied by
+            `rms_rate * sqrt(max(n, m))`, which brings its size close to that of an
+            AdamW update, so that both can share one learning rate and weight decay
+            (Liu et al., 2025). `None` leaves the update unscaled. Defaults to
+            `0.2`.
+        **kwargs:
+            For forward/backward compatability.
+
+    Returns:
+        an `Optimizer` instance
+
+    References:
+        - Jordan et al., 2024. *Muon: An optimizer for hidden layers in neural
+          networks*. https://kellerjordan.github.io/posts/muon/
+        - Liu et al., 2025. *Muon is Scalable for LLM Training*.
+          https://arxiv.org/abs/2502.16982
+
+    See Also:
+        Other optimizers:
+        optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
+        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
+
+    Examples:
+        >>> opt = optimizer_muon(learning_rate=0.01)
+        >>> w = keras.Variable([1.0, 2.0, 3.0])
+        >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+    """
+    return build("optimizer_muon", locals())
 
 
 def optimizer_nadam(
@@ -1152,10 +1716,10 @@ def optimizer_nadam(
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "nadam",
+    name: str | None = "nadam",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -1175,6 +1739,12 @@ def optimizer_nadam(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -1252,8 +1822,9 @@ def optimizer_nadam(
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
         optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
-        optimizer_lion(), optimizer_loss_scale(), optimizer_rmsprop(),
-        optimizer_sgd()
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_nadam(learning_rate=0.01)
@@ -1268,15 +1839,15 @@ def optimizer_rmsprop(
     rho: float = 0.9,
     momentum: float = 0.0,
     epsilon: float = 1e-07,
-    centered: bool = False,
+    centered: bool | None = False,
     weight_decay: float | None = None,
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "rmsprop",
+    name: str | None = "rmsprop",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -1298,6 +1869,12 @@ def optimizer_rmsprop(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -1379,7 +1956,9 @@ def optimizer_rmsprop(
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
         optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
-        optimizer_lion(), optimizer_loss_scale(), optimizer_nadam(), optimizer_sgd()
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(),
+        optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
         >>> opt = optimizer_rmsprop(learning_rate=0.01)
@@ -1389,18 +1968,155 @@ def optimizer_rmsprop(
     return build("optimizer_rmsprop", locals())
 
 
-def optimizer_sgd(
-    learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.01,
-    momentum: float = 0.0,
-    nesterov: bool = False,
+def optimizer_schedule_free_adam_w(
+    learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.0025,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-08,
+    warmup_steps: int = 0,
     weight_decay: float | None = None,
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
     ema_overwrite_frequency: int | None = None,
-    name: str = "SGD",
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = "schedule_free_adam_w",
+    **kwargs: Any,
+) -> keras.optimizers.ScheduleFreeAdamW:
+    """Optimizer that implements the Schedule-Free AdamW algorithm.
+
+    Schedule-Free AdamW needs no decaying learning-rate schedule and no stopping
+    time fixed in advance. It follows three sequences: `z` takes AdamW-like gradient
+    steps; `x` is the running average of all the `z` iterates; and `y = (1 - beta_1)
+    * z + beta_1 * x`, the point between them, is where the gradients are computed.
+    Keras keeps `y` in the model's variables and `z` in the optimizer's `momentum`
+    slots. The average `x`, the point that the method's guarantees are about and
+    usually the better one to evaluate, is not stored: it follows from the other two
+    as `x = (y - (1 - beta_1) * z) / beta_1`.
+
+    A function given as `learning_rate` is called by Keras, in Python, whenever the
+    rate is needed. An R function is reached through reticulate, at about 10
+    microseconds a call, and only on the main R thread: Keras can call it on every
+    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
+    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
+    would call it once and keep that first value for ever, so keras3r stops such a
+    step with an error instead. Eager steps are several times slower than compiled
+    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
+    inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Args:
+        learning_rate:
+            A float, a `LearningRateSchedule()` instance, or a callable that takes
+            no arguments and returns the actual value to use. The learning rate.
+            Defaults to `0.0025`.
+        beta_1:
+            Float in (0, 1]. Where the gradients are taken between `z` (0) and the
+            average `x` (1). Defaults to `0.9`.
+        beta_2:
+            Float. The decay rate of the running mean of the squared gradients
+            (second moment) that scales each step. Defaults to `0.999`.
+        epsilon:
+            Float. A small constant added to the root of the second moment, so that
+            nothing is divided by zero. Defaults to `1e-8`.
+        warmup_steps:
+            Int. Over the first `warmup_steps` steps the learning rate rises
+            linearly, from `learning_rate / warmup_steps` at the first step to
+            `learning_rate`; `0` starts at the full rate. Defaults to `0`.
+        weight_decay:
+            Float. If set, weight decay is applied.
+        clipnorm:
+            Float. If set, the gradient of each weight is individually clipped so
+            that its norm is no higher than this value.
+        clipvalue:
+            Float. If set, the gradient of each weight is clipped to be no higher
+            than this value.
+        global_clipnorm:
+            Float. If set, the gradient of all weights is clipped so that their
+            global norm is no higher than this value.
+        use_ema:
+            Boolean, defaults to `False`. If `True`, exponential moving average
+            (EMA) is applied. EMA consists of computing an exponential moving
+            average of the weights of the model (as the weight values change after
+            each training batch), and periodically overwriting the weights with
+            their moving average.
+        ema_momentum:
+            Float, defaults to 0.99. Only used if `use_ema=True`. This is the
+            momentum to use when computing the EMA of the model's weights:
+            `new_average = ema_momentum * old_average + (1 - ema_momentum) *
+            current_variable_value`.
+        ema_overwrite_frequency:
+            Int or `None`, defaults to `None`. Only used if `use_ema=True`. Every
+            `ema_overwrite_frequency` steps of iterations, we overwrite the model
+            variable by its moving average. If `None`, the optimizer does not
+            overwrite model variables in the middle of training, and you need to
+            explicitly overwrite the variables at the end of training by calling
+            `optimizer.finalize_variable_values()` (which updates the model
+            variables in-place). When using the built-in `fit()` training loop, this
+            happens automatically after the last epoch, and you don't need to do
+            anything.
+        loss_scale_factor:
+            Float or `None`. If a float, the scale factor will be multiplied the
+            loss before computing gradients, and the inverse of the scale factor
+            will be multiplied by the gradients before updating variables. Useful
+            for preventing underflow during mixed precision training. Alternately,
+            optimizer_loss_scale() will automatically set a loss scale factor.
+        gradient_accumulation_steps:
+            Int or `None`. If an int, model & optimizer variables will not be
+            updated at every step; instead they will be updated every
+            `gradient_accumulation_steps` steps, using the average value of the
+            gradients since the last update. This is known as "gradient
+            accumulation". This can be useful when your batch size is very small, in
+            order to reduce gradient noise at each update step.
+        name:
+            String. The name to use for momentum accumulator weights created by the
+            optimizer.
+        **kwargs:
+            For forward/backward compatability.
+
+    Returns:
+        an `Optimizer` instance
+
+    References:
+        - Defazio et al., 2024. *The Road Less Scheduled*.
+          https://arxiv.org/abs/2405.15682
+
+    See Also:
+        Other optimizers:
+        optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
+        optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_sgd()
+
+    Examples:
+        >>> opt = optimizer_schedule_free_adam_w(learning_rate=0.01)
+        >>> w = keras.Variable([1.0, 2.0, 3.0])
+        >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+    """
+    return build("optimizer_schedule_free_adam_w", locals())
+
+
+def optimizer_sgd(
+    learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.01,
+    momentum: float = 0.0,
+    nesterov: bool | None = False,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool | None = False,
+    ema_momentum: float | None = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    name: str | None = "SGD",
     *,
     loss_scale_factor: float | None = None,
     gradient_accumulation_steps: int | None = None,
@@ -1423,6 +2139,12 @@ def optimizer_sgd(
     step with an error instead. Eager steps are several times slower than compiled
     ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
     inside the compiled step at no extra cost.
+
+    With `gradient_accumulation_steps`, two step counts differ. A learning-rate
+    schedule is called with the number of batches seen: every call of
+    `optimizer.apply()` counts, whether or not it updates the weights.
+    `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
+    batches divided by `gradient_accumulation_steps`, rounded down.
 
     Args:
         learning_rate:
@@ -1497,8 +2219,9 @@ def optimizer_sgd(
         Other optimizers:
         optimizer_adadelta(), optimizer_adafactor(), optimizer_adagrad(),
         optimizer_adam(), optimizer_adamax(), optimizer_adam_w(), optimizer_ftrl(),
-        optimizer_lion(), optimizer_loss_scale(), optimizer_nadam(),
-        optimizer_rmsprop()
+        optimizer_lamb(), optimizer_lion(), optimizer_loss_scale(), optimizer_map(),
+        optimizer_multi(), optimizer_muon(), optimizer_nadam(), optimizer_rmsprop(),
+        optimizer_schedule_free_adam_w()
 
     Examples:
         >>> opt = optimizer_sgd(learning_rate=0.1, momentum=0.9)
@@ -1514,7 +2237,7 @@ def learning_rate_schedule_cosine_decay(
     alpha: float = 0.0,
     name: str = "CosineDecay",
     warmup_target: float | None = None,
-    warmup_steps: int = 0,
+    warmup_steps: int | None = 0,
 ) -> keras.optimizers.schedules.CosineDecay:
     """A learning rate that follows half a cosine wave, after an optional warmup.
 
@@ -1619,7 +2342,7 @@ def learning_rate_schedule_exponential_decay(
     initial_learning_rate: float,
     decay_steps: int,
     decay_rate: float,
-    staircase: bool = False,
+    staircase: bool | None = False,
     name: str = "ExponentialDecay",
 ) -> keras.optimizers.schedules.ExponentialDecay:
     """A learning rate that decays exponentially.
@@ -1665,7 +2388,7 @@ def learning_rate_schedule_inverse_time_decay(
     initial_learning_rate: float,
     decay_steps: int,
     decay_rate: float,
-    staircase: bool = False,
+    staircase: bool | None = False,
     name: str = "InverseTimeDecay",
 ) -> keras.optimizers.schedules.InverseTimeDecay:
     """A learning rate that decays with the inverse of time.
@@ -1750,7 +2473,7 @@ def learning_rate_schedule_polynomial_decay(
     decay_steps: int,
     end_learning_rate: float = 0.0001,
     power: float = 1.0,
-    cycle: bool = False,
+    cycle: bool | None = False,
     name: str = "PolynomialDecay",
 ) -> keras.optimizers.schedules.PolynomialDecay:
     """A learning rate that decays along a polynomial.

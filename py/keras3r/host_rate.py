@@ -21,6 +21,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from keras3r import compat
+
 FROZEN_RATE_MESSAGE = (
     "`learning_rate` is a function that returns a plain number, and it was called "
     "while a compiled training step was being traced: the step would keep that first "
@@ -43,9 +45,13 @@ def _tracing() -> bool:
 
 
 def jax_tracing() -> bool:
-    """True while a JAX computation is being traced (False where JAX was never imported)."""
-    jax_core = sys.modules.get("jax._src.core")
-    return jax_core is not None and not jax_core.trace_state_clean()
+    """True while a JAX computation is being traced (False where JAX was never imported).
+
+    Where a JAX release no longer lets this be told (keras3r.compat), False:
+    the check for a frozen rate then stays silent rather than refuse eager
+    steps; the compiled update asks compat itself and takes the safe side.
+    """
+    return compat.jax_trace_state_clean() is False
 
 
 def _plain_number(value: Any) -> bool:

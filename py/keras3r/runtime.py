@@ -11,12 +11,24 @@ from typing import Any
 
 from keras3r.compiled_apply import compile_eager_apply
 from keras3r.cross_replica import clip_after_cross_replica_sum
+from keras3r.multi_routing import check_routing_on_build, is_multi_optimizer
+from keras3r.muon_split import check_split_on_build
+from keras3r.schedule_free import prepare as schedule_free_update
 
 
 def prepare(obj: Any) -> Any:
     """Called by keras3r.build on every object it builds; returns the object."""
-    # tf.distribute: clip the summed gradient, not each replica's share (issue 4).
+    if is_multi_optimizer(obj):
+        # It does no maths of its own: each optimizer of its map carries its
+        # own keras3r behaviours. It gets the check that its routing survives
+        # saving and loading.
+        return check_routing_on_build(obj)
+    # tf.distribute: clip the summed gradient, not each replica's share.
     obj = clip_after_cross_replica_sum(obj)
-    # Speed: an eager apply() runs one cached XLA-compiled update (issue 5).
+    # Muon: its split between its own step and AdamW must survive a reload.
+    obj = check_split_on_build(obj)
+    # ScheduleFreeAdamW: the paper's update on TensorFlow and torch too, as on JAX.
+    obj = schedule_free_update(obj)
+    # Speed: an eager apply() runs one cached XLA-compiled update.
     obj = compile_eager_apply(obj)
     return obj

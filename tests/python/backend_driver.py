@@ -1,4 +1,4 @@
-"""Drives keras3r.optimizer_adam_w on the Keras backend of this process.
+"""Drives keras3r's optimizers on the Keras backend of this process.
 
 Imported by test_reference_updates.py (TensorFlow, in the pytest process) and
 run as a script under KERAS_BACKEND=jax or torch, since Keras fixes its
@@ -6,11 +6,11 @@ backend once per process::
 
     KERAS_BACKEND=jax python tests/python/backend_driver.py OUT.json
 
-The script runs every configuration of CONFIGS in every mode of MODES for that
-backend (and, under torch, the torch.optim.AdamW runs of TORCH_CONFIGS) and
-writes the weights after every step and the optimizer state at the end to
-OUT.json. It only reports: the comparisons with the float64 reference are the
-test's.
+The script runs every configuration of every optimizer of OPTIMIZERS
+(optimizer_adam_w's are CONFIGS) in every mode of MODES for that backend
+(and, under torch, the torch.optim.AdamW runs of TORCH_CONFIGS) and writes the
+weights after every step and the optimizer state at the end to OUT.json. It
+only reports: the comparisons with the float64 references are the test's.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,135 @@ CONFIGS: dict[str, dict[str, Any]] = {
     },
 }
 
+@dataclass(frozen=True)
+class Problem:
+    """The variables an optimizer is tested on: shapes, paths, gradient scales."""
+
+    shapes: tuple[tuple[int, ...], ...] = SHAPES
+    scales: tuple[float, ...] = GRAD_SCALES
+    paths: tuple[str, ...] = ()  # variable names (and so paths); w0, w1, ... if empty
+    zeros: tuple[int, ...] = ()  # variables that start at 0 (as a bias does)
+
+    def names(self) -> list[str]:
+        return list(self.paths) or [f"w{i}" for i in range(len(self.shapes))]
+
+
+@dataclass(frozen=True)
+class OptimizerCase:
+    function: str  # the keras3r function
+    keras_class: str  # in keras.optimizers
+    name: str  # the name keras3r gives it
+    configs: dict[str, dict[str, Any]]
+    problem: Problem = field(default_factory=Problem)
+
+
+# LAMB: a bias that starts at 0 takes the trust ratio's "1 when a norm is 0" branch.
+LAMB_CONFIGS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "lr_wd": {"learning_rate": 0.02, "weight_decay": 0.1},
+    "betas_eps": {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 0.05},
+    "global_clipnorm": {"learning_rate": 0.02, "global_clipnorm": 2.0},
+    "everything": {
+        "learning_rate": 0.02,
+        "weight_decay": 0.05,
+        "clipnorm": 1.5,
+        "use_ema": True,
+        "ema_momentum": 0.7,
+        "ema_overwrite_frequency": 3,
+        "gradient_accumulation_steps": 2,
+    },
+}
+
+# Muon: wide and tall matrices (Newton-Schulz transposes tall ones), an
+# embedding and a "head" matrix (AdamW by default / by pattern), and non-2-D
+# variables (always AdamW).
+MUON_CONFIGS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "lr_wd": {
+        "learning_rate": 0.02,
+        "weight_decay": 0.1,
+        "adam_weight_decay": 0.05,
+        "adam_lr_ratio": 0.5,
+    },
+    "newton_schulz": {
+        "learning_rate": 0.02,
+        "muon_a": 2.0,
+        "muon_b": -1.5,
+        "muon_c": 0.5,
+        "ns_steps": 3,
+        "momentum": 0.9,
+        "nesterov": False,
+    },
+    "no_rms_rate": {"learning_rate": 0.02, "rms_rate": None},
+    "split": {"learning_rate": 0.02, "exclude_layers": ["head"], "exclude_embeddings": False},
+    "adam_part": {
+        "learning_rate": 0.02,
+        "adam_beta_1": 0.8,
+        "adam_beta_2": 0.95,
+        "epsilon": 0.05,
+        "weight_decay": 0.0,
+        "adam_weight_decay": 0.0,
+    },
+    "everything": {
+        "learning_rate": 0.02,
+        "clipnorm": 1.0,
+        "use_ema": True,
+        "ema_momentum": 0.7,
+        "ema_overwrite_frequency": 3,
+        "gradient_accumulation_steps": 2,
+    },
+}
+
+SCHEDULE_FREE_CONFIGS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "lr": {"learning_rate": 0.02},
+    "warmup": {"learning_rate": 0.05, "warmup_steps": 10},
+    "betas_eps": {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 0.05},
+    "weight_decay": {"learning_rate": 0.02, "weight_decay": 0.1},
+    "everything": {
+        "learning_rate": 0.02,
+        "warmup_steps": 5,
+        "weight_decay": 0.05,
+        "clipvalue": 0.5,
+        "use_ema": True,
+        "ema_momentum": 0.7,
+        "ema_overwrite_frequency": 3,
+        "gradient_accumulation_steps": 2,
+    },
+}
+
+OPTIMIZERS: dict[str, OptimizerCase] = {
+    "adam_w": OptimizerCase("optimizer_adam_w", "AdamW", "adamw", CONFIGS),
+    "lamb": OptimizerCase(
+        "optimizer_lamb",
+        "Lamb",
+        "lamb",
+        LAMB_CONFIGS,
+        Problem(SHAPES + ((4,),), GRAD_SCALES + (0.5,), zeros=(len(SHAPES),)),
+    ),
+    "muon": OptimizerCase(
+        "optimizer_muon",
+        "Muon",
+        "muon",
+        MUON_CONFIGS,
+        Problem(
+            ((3, 4), (5, 3), (4, 4), (2, 3), (5,), ()),
+            (1.0, 0.5, 2.0, 0.7, 0.3, 1.5),
+            ("dense_kernel", "tall_kernel", "token_embedding", "head_kernel", "bias", "scale"),
+        ),
+    ),
+    "schedule_free_adam_w": OptimizerCase(
+        "optimizer_schedule_free_adam_w",
+        "ScheduleFreeAdamW",
+        "schedule_free_adam_w",
+        SCHEDULE_FREE_CONFIGS,
+    ),
+}
+
+# Stock Keras (not keras3r's instance) on one configuration, eagerly: what
+# keras3r's ScheduleFreeAdamW correction (keras3r.schedule_free) is measured against.
+STOCK_RUNS: dict[str, str] = {"schedule_free_adam_w": "lr"}
+
 # On TensorFlow and JAX, keras3r runs an eager apply() as one cached compiled
 # update (keras3r.compiled_apply, compiled_apply_jax): "eager" is that path.
 # "eager_keras" runs under tf.config.run_functions_eagerly(True), where keras3r
@@ -94,22 +224,25 @@ TORCH_BIG_EPSILON = 0.03
 
 
 def make_problem(
-    steps: int = STEPS, seed: int = SEED
+    steps: int = STEPS, seed: int = SEED, problem: Problem | None = None
 ) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     """Initial weights and per-step gradients, float32, the same in every process.
 
     Each step's gradients are also scaled by a factor between 0.05 and 3, so
     that clipping acts at some steps and not at others.
     """
+    problem = problem or Problem()
     rng = np.random.default_rng(seed)
-    initial = [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
+    initial = [rng.standard_normal(shape).astype(np.float32) for shape in problem.shapes]
+    for i in problem.zeros:
+        initial[i] = np.zeros_like(initial[i])
     grads = []
     for _ in range(steps):
         factor = math.exp(rng.uniform(math.log(0.05), math.log(3.0)))
         grads.append(
             [
                 (rng.standard_normal(shape) * scale * factor).astype(np.float32)
-                for shape, scale in zip(SHAPES, GRAD_SCALES)
+                for shape, scale in zip(problem.shapes, problem.scales)
             ]
         )
     return initial, grads
@@ -132,9 +265,13 @@ def optimizer_state(opt: Any, variables: Sequence[Any]) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for kind in STATE_KINDS:
         names = [f"{v.name}_{kind}" for v in variables]
-        if all(name in by_name for name in names):
-            state[kind] = [keras.ops.convert_to_numpy(by_name[n]).tolist() for n in names]
-            seen.update(names)
+        # Muon gives only its AdamW variables a velocity: None for the others.
+        if any(name in by_name for name in names):
+            state[kind] = [
+                keras.ops.convert_to_numpy(by_name[n]).tolist() if n in by_name else None
+                for n in names
+            ]
+            seen.update(n for n in names if n in by_name)
     for name in ("iteration", "learning_rate"):
         seen.add(name)
     state["iterations"] = int(keras.ops.convert_to_numpy(opt.iterations))
@@ -155,15 +292,21 @@ def run_keras(
     mode: str,
     initial: Sequence[np.ndarray],
     grads: Sequence[Sequence[np.ndarray]],
+    case: OptimizerCase = OPTIMIZERS["adam_w"],
+    stock: bool = False,
 ) -> dict[str, Any]:
-    """keras3r's AdamW on fresh float32 variables for len(grads) steps."""
+    """keras3r's optimizer (or stock Keras's) on fresh float32 variables for len(grads) steps."""
     import keras
 
     import keras3r
 
-    opt = keras3r.optimizer_adam_w(**kwargs)
+    if stock:
+        opt = getattr(keras.optimizers, case.keras_class)(**kwargs)
+    else:
+        opt = getattr(keras3r, case.function)(**kwargs)
+    names = case.problem.names()
     variables = [
-        keras.Variable(w, dtype="float32", name=f"w{i}") for i, w in enumerate(initial)
+        keras.Variable(w, dtype="float32", name=name) for w, name in zip(initial, names)
     ]
     opt.build(variables)
     backend = keras.backend.backend()
@@ -211,18 +354,22 @@ def run_keras(
             var.assign(value)
         for var, value in zip(variables, values):
             var.assign(value)
-        return _report(opt, variables, trajectory)
+        return _report(opt, variables, trajectory, case)
     else:
         raise ValueError(f"mode {mode!r} on backend {backend!r}")
 
     for gs in tensors:
         step(gs)
         trajectory.append([w.tolist() for w in _numpy(variables)])
-    return _report(opt, variables, trajectory)
+    return _report(opt, variables, trajectory, case)
 
 
-def _report(opt: Any, variables: Sequence[Any], trajectory: list[Any]) -> dict[str, Any]:
+def _report(
+    opt: Any, variables: Sequence[Any], trajectory: list[Any], case: OptimizerCase
+) -> dict[str, Any]:
     import keras
+
+    import keras3r
 
     try:
         from keras3r.compiled_apply import stats
@@ -230,14 +377,18 @@ def _report(opt: Any, variables: Sequence[Any], trajectory: list[Any]) -> dict[s
         apply_stats = None
     else:
         apply_stats = stats(opt)
-    return {
+    out = {
         "weights": trajectory,
         "apply_stats": apply_stats,
         "state": optimizer_state(opt, variables),
-        "is_keras_adamw": isinstance(opt, keras.optimizers.AdamW),
+        "is_keras_class": isinstance(opt, getattr(keras.optimizers, case.keras_class)),
         "name": opt.name,
         "config": {k: v for k, v in opt.get_config().items() if k != "name"},
     }
+    if case.keras_class == "ScheduleFreeAdamW":
+        # The averaged point x, as keras3r gives it to users.
+        out["averaged"] = [w.tolist() for w in keras3r.schedule_free_averaged_weights(opt)]
+    return out
 
 
 def run_torch_optim(
@@ -274,13 +425,20 @@ def run_backend() -> dict[str, Any]:
     import keras
 
     backend = keras.backend.backend()
-    initial, grads = make_problem()
-    out: dict[str, Any] = {"backend": backend, "runs": {}, "seconds": {}}
-    for mode in MODES[backend]:
-        start = time.perf_counter()
-        for name, kwargs in CONFIGS.items():
-            out["runs"][f"{mode}/{name}"] = run_keras(kwargs, mode, initial, grads)
-        out["seconds"][mode] = round(time.perf_counter() - start, 2)
+    out: dict[str, Any] = {"backend": backend, "runs": {}, "seconds": {}, "stock": {}}
+    for optimizer, case in OPTIMIZERS.items():
+        initial, grads = make_problem(problem=case.problem)
+        runs = out["runs"][optimizer] = {}
+        for mode in MODES[backend]:
+            start = time.perf_counter()
+            for name, kwargs in case.configs.items():
+                runs[f"{mode}/{name}"] = run_keras(kwargs, mode, initial, grads, case)
+            out["seconds"][f"{optimizer}/{mode}"] = round(time.perf_counter() - start, 2)
+        if optimizer in STOCK_RUNS:
+            name = STOCK_RUNS[optimizer]
+            out["stock"][optimizer] = run_keras(
+                case.configs[name], "eager", initial, grads, case, stock=True
+            )
     # The problems that torch.optim.AdamW also solves (under torch only).
     t_initial, t_grads = make_problem(TORCH_STEPS, TORCH_SEED)
     out["torch_problems"] = {}

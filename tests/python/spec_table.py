@@ -1,4 +1,5 @@
-"""Reads tests/spec/family-signatures.md: the contract, as keras3 R 1.1.0 has it."""
+"""Reads the contract files: tests/spec/family-signatures.md (keras3 R 1.1.0's
+family) and tests/spec/newest-signatures.md (the optimizers added since)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "family-signatures.md"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"
+SPEC_FILES = (SPEC_DIR / "family-signatures.md", SPEC_DIR / "newest-signatures.md")
 _ROW = re.compile(r"^\| (\w+) \| (\w+) \| `\((.*)\)` \|$")
 
 
@@ -27,9 +29,11 @@ def _split_formals(text: str) -> list[tuple[str, str | None]]:
 
 def rows() -> dict[str, Row]:
     found = {}
-    for line in SPEC_FILE.read_text().splitlines():
-        match = _ROW.match(line.strip())
-        if match:
-            fn, cls, formals = match.groups()
-            found[fn] = Row(fn, cls, _split_formals(formals))
+    for spec_file in SPEC_FILES:
+        for line in spec_file.read_text().splitlines():
+            match = _ROW.match(line.strip())
+            if match:
+                fn, cls, formals = match.groups()
+                assert fn not in found, f"{fn} is in two contract files"
+                found[fn] = Row(fn, cls, _split_formals(formals))
     return found

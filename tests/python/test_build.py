@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import keras3r
-from keras3r.build import keras_class
+from keras3r.build import call_for_r, keras_class
+from keras3r.checks import ArgumentError, ArgumentTypeError, Refusal
 from keras3r.spec import SPECS
 
 REQUIRED_VALUES = {
@@ -27,10 +28,12 @@ def required_args(name: str) -> dict:
     out = {}
     for arg in spec.args:
         if arg.required:
-            out[arg.name] = (
-                keras3r.optimizer_adam() if arg.name == "inner_optimizer"
-                else REQUIRED_VALUES[arg.name]
-            )
+            if arg.name in ("inner_optimizer", "default_optimizer"):
+                out[arg.name] = keras3r.optimizer_adam()
+            elif arg.name == "optimizer_map":  # optimizer_multi(): the map itself
+                out[arg.name] = keras3r.optimizer_map(keras3r.optimizer_adam())
+            else:
+                out[arg.name] = REQUIRED_VALUES[arg.name]
     return out
 
 
@@ -46,13 +49,14 @@ def test_defaults_build_the_named_keras_class_with_r_defaults(name: str) -> None
         given = {k: v for k, v in given.items() if v is not None}
     reference = cls(**required_args(name), **given)
     ours, theirs = obj.get_config(), reference.get_config()
-    if "name" not in given:  # NULL: Keras numbers the names it picks
+    if given.get("name") is None and "name" in ours:  # NULL: Keras numbers the names it picks
         assert ours.pop("name").startswith(theirs.pop("name").rsplit("_", 1)[0])
     assert ours == theirs
 
 
 def test_r_names_win_over_keras_names() -> None:
-    names = {n: getattr(keras3r, n)(**required_args(n)).name for n in SPECS}
+    # (An optimizer map has no name.)
+    names = {n: getattr(getattr(keras3r, n)(**required_args(n)), "name", None) for n in SPECS}
     assert names["optimizer_adam_w"] == "adamw"
     assert names["optimizer_sgd"] == "SGD"
     assert names["learning_rate_schedule_cosine_decay_restarts"] == "SGDRDecay"
@@ -69,6 +73,9 @@ def test_r_names_win_over_keras_names() -> None:
         ("learning_rate_schedule_cosine_decay", "warmup_steps", 10.0, 10),
         ("learning_rate_schedule_cosine_decay_restarts", "first_decay_steps", 50.0, 50),
         ("learning_rate_schedule_polynomial_decay", "decay_steps", 7.0, 7),
+        ("optimizer_muon", "ns_steps", 6.0, 6),
+        ("optimizer_schedule_free_adam_w", "warmup_steps", 100.0, 100),
+        ("optimizer_lamb", "gradient_accumulation_steps", 3.0, 3),
     ],
 )
 def test_whole_doubles_become_ints(name: str, argument: str, given: float, expected: int) -> None:
@@ -121,7 +128,8 @@ def test_learning_rate_takes_a_number_a_schedule_or_a_callable() -> None:
         ({"weight_decay": None}, TypeError, "weight_decay"),
         ({"amsgrad": "yes"}, TypeError, "amsgrad"),
         ({"amsgrad": 1}, TypeError, "amsgrad"),
-        ({"use_ema": None}, TypeError, "use_ema"),
+        ({"use_ema": True, "ema_momentum": None}, ValueError, "ema_momentum"),
+        ({"name": "a/b"}, ValueError, "name"),
         ({"gradient_accumulation_steps": 0}, ValueError, "gradient_accumulation_steps"),
         ({"gradient_accumulation_steps": 2.5}, ValueError, "gradient_accumulation_steps"),
         ({"gradient_accumulation_steps": True}, TypeError, "gradient_accumulation_steps"),
@@ -139,6 +147,95 @@ def test_learning_rate_takes_a_number_a_schedule_or_a_callable() -> None:
 def test_bad_input_is_refused_naming_the_argument(kwargs: dict, error: type, argument: str) -> None:
     with pytest.raises(error, match=f"`{argument}`"):
         keras3r.optimizer_adam_w(**kwargs)
+
+
+def test_refusals_carry_their_fields_and_speak_python() -> None:
+    with pytest.raises(TypeError) as caught:
+        keras3r.optimizer_sgd(momentum=True)
+    error = caught.value
+    assert isinstance(error, Refusal) and isinstance(error, ArgumentTypeError)
+    assert str(error) == "optimizer_sgd(): `momentum` must be a number in [0, 1], not True."
+    assert (error.function, error.argument, error.value) == ("optimizer_sgd", "momentum", True)
+    assert error.template == "`{arg}` must be a number in [0, 1], not {value}."
+    # The same template in R's words, as keras3r's R side renders it.
+    in_r = error.render(lambda v: "TRUE", {"true": "TRUE", "false": "FALSE", "null": "NULL"}, "")
+    assert in_r == "optimizer_sgd(): `momentum` must be a number in [0, 1], not TRUE."
+    with pytest.raises(TypeError) as caught:
+        keras3r.learning_rate_schedule_piecewise_constant_decay([1.0, "a"], [0.1, 0.2, 0.3])
+    assert "`boundaries[1]` must be a finite number, not 'a'." in str(caught.value)
+    assert (caught.value.argument, caught.value.index) == ("boundaries", 1)
+    with pytest.raises(TypeError, match="`use_ema` must be True or False, not 'yes'"):
+        keras3r.optimizer_sgd(use_ema="yes")
+    with pytest.raises(TypeError, match="`learning_rate` must not be None"):
+        keras3r.optimizer_sgd(learning_rate=None)
+
+
+def test_call_for_r_returns_refusals_and_raises_the_rest() -> None:
+    refusal = call_for_r("optimizer_sgd", momentum=2.0)
+    assert isinstance(refusal, ArgumentError) and refusal.function == "optimizer_sgd"
+    assert isinstance(call_for_r("optimizer_sgd", momentum=0.5), keras.optimizers.SGD)
+    with pytest.raises(AttributeError):  # not a refusal: raised as it is
+        call_for_r("optimizer_no_such_thing")
+
+
+# Where keras3 R passes NULL on to Keras and Keras builds a working object,
+# keras3r passes None on too: the object is keras3 R's, config included.
+NONES_KERAS_TAKES = [
+    ("optimizer_adam_w", "name"),
+    ("optimizer_sgd", "name"),
+    ("optimizer_adam", "amsgrad"),
+    ("optimizer_adam_w", "use_ema"),
+    ("optimizer_adam_w", "ema_momentum"),
+    ("optimizer_adafactor", "relative_step"),
+    ("optimizer_rmsprop", "centered"),
+    ("optimizer_sgd", "nesterov"),
+    ("learning_rate_schedule_exponential_decay", "staircase"),
+    ("learning_rate_schedule_inverse_time_decay", "staircase"),
+    ("learning_rate_schedule_polynomial_decay", "cycle"),
+    ("learning_rate_schedule_cosine_decay", "warmup_steps"),
+]
+
+
+@pytest.mark.parametrize(("name", "argument"), NONES_KERAS_TAKES)
+def test_none_is_passed_on_where_keras_takes_it(name: str, argument: str) -> None:
+    args = required_args(name) | {argument: None}
+    ours = getattr(keras3r, name)(**args)
+    spec = SPECS[name]
+    keras_args = {a.name: a.default for a in spec.args if not a.required} | args
+    stock = keras_class(spec)(**keras_args)
+    ours_config, stock_config = ours.get_config(), stock.get_config()
+    if argument != "name":
+        assert ours_config == stock_config
+    else:
+        # Keras names it itself, from the class name, numbered when taken.
+        assert ours_config["name"].startswith(stock_config["name"].split("_")[0])
+    if spec.family == "optimizers":
+        w = keras.Variable(np.ones(2, "float32"))
+        ours.apply([keras.ops.ones(2)], [w])
+        assert np.all(np.isfinite(keras.ops.convert_to_numpy(w)))
+    else:
+        assert all(math.isfinite(float(ours(step))) for step in (0, 5, 50))
+
+
+def test_none_is_refused_where_keras_would_fail_later() -> None:
+    with pytest.raises(ValueError, match="`ema_momentum`.*`use_ema` is True, not None"):
+        keras3r.optimizer_adam(use_ema=True, ema_momentum=None)
+    with pytest.raises(ValueError, match="`warmup_steps`"):
+        keras3r.learning_rate_schedule_cosine_decay(0.1, 10, warmup_target=0.2, warmup_steps=None)
+    with pytest.raises(TypeError, match="`name` must not be None"):
+        keras3r.learning_rate_schedule_cosine_decay(0.1, 10, name=None)
+    with pytest.raises(TypeError, match="`beta_1` must not be None"):
+        keras3r.optimizer_adam(beta_1=None)
+
+
+def test_loss_scale_refuses_inner_settings_by_name() -> None:
+    inner = keras3r.optimizer_adam()
+    expected = "`use_ema` belongs on `inner_optimizer`.*, not True"
+    with pytest.raises(ValueError, match=expected) as caught:
+        keras3r.optimizer_loss_scale(inner, use_ema=True)
+    assert isinstance(caught.value, Refusal)
+    # The base class's own defaults are what Keras takes, and so does keras3r.
+    keras3r.optimizer_loss_scale(inner, use_ema=False, ema_momentum=0.99)
 
 
 def test_keras_alone_accepts_what_we_refuse() -> None:
@@ -209,13 +306,18 @@ def test_training_a_small_model_lowers_the_loss() -> None:
     assert type(model.optimizer) is keras.optimizers.AdamW
 
 
-@pytest.mark.parametrize("name", sorted(n for n in SPECS if n.startswith("optimizer_")))
+@pytest.mark.parametrize(
+    "name", sorted(n for n in SPECS if n.startswith("optimizer_") and n != "optimizer_map")
+)
 def test_a_schedule_drives_every_optimizer(name: str) -> None:
     """The rate each optimizer uses follows the schedule as the steps go by."""
     schedule = keras3r.learning_rate_schedule_piecewise_constant_decay([2], [0.1, 0.01])
     if name == "optimizer_loss_scale":
         opt = keras3r.optimizer_loss_scale(keras3r.optimizer_sgd(learning_rate=schedule))
         rate_of = opt.inner_optimizer
+    elif name == "optimizer_multi":  # no rate of its own: its optimizers have one
+        rate_of = keras3r.optimizer_sgd(learning_rate=schedule)
+        opt = keras3r.optimizer_multi(keras3r.optimizer_map(rate_of))
     else:
         opt = getattr(keras3r, name)(learning_rate=schedule)
         rate_of = opt

@@ -1,4 +1,4 @@
-"""Issue 4: optimizer_adam_w under tf.distribute.MirroredStrategy on two CPUs.
+"""optimizer_adam_w under tf.distribute.MirroredStrategy on two CPUs.
 
 Two replicas with the same global batch must train the same model as one
 device.  Stock Keras 3 clips each replica's gradient before the replicas are

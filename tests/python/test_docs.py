@@ -54,7 +54,11 @@ def test_rd_page_reproduces_the_seed_page_section_by_section(rendered: dict[str,
     assert _arguments(ours["Arguments"]) == _arguments(seed["Arguments"])
     assert len(_arguments(ours["Arguments"])) == 16
     assert ours["Value"] == seed["Value"] == "an Optimizer instance"
-    assert _lines(ours["See Also"]) == _lines(seed["See Also"])
+    # Functions that keras3r has beyond keras3 1.1.0 join the list in order.
+    newer = {f"{name}()" for name in SPECS} - set(_lines(seed["See Also"])) - {"optimizer_adam_w()"}
+    assert [line for line in _lines(ours["See Also"]) if line not in newer] == _lines(
+        seed["See Also"]
+    )
     # The seed's References heading is empty; ours lists the papers.
     assert "References" in seed and "Loshchilov" in ours["References"]
 

@@ -47,11 +47,17 @@ from keras3r.checks import (
     Integer,
     LearningRate,
     OptimizerInstance,
+    OptimizerPatterns,
+    OptimizerRouting,
+    PatternList,
     Real,
     RealList,
+    Refusal,
+    RoutableOptimizer,
     Text,
 )
 from keras3r.spec import SPECS, Arg, FunctionSpec, shared
+from keras3r.spec import optimizers as optimizer_specs
 from keras3r.spec import schedules as schedule_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +67,10 @@ FIGURE = ROOT / "build" / "figures" / "bad_inputs.json"
 # becomes inf, or fails at the first training step, so it is bad input.
 F32_MAX = float(np.finfo(np.float32).max)
 INT64_MAX = 2**63 - 1
+
+# A function as optimizer_multi()'s map is valid and warned about at each
+# call (tested in test_multi.py); here it would only fill the summary.
+pytestmark = pytest.mark.filterwarnings("ignore::keras3r.checks.UnsavableOptimizerWarning")
 
 EXAMPLES_PER_FUNCTION = 300
 SETTINGS = settings(
@@ -80,6 +90,8 @@ BASELINE: dict[str, Callable[[], Any]] = {
     "boundaries": lambda: [10.0, 20.0],
     "values": lambda: [0.1, 0.01, 0.001],
     "inner_optimizer": lambda: keras3r.optimizer_sgd(),
+    "default_optimizer": lambda: keras3r.optimizer_sgd(),
+    "optimizer_map": lambda: keras3r.optimizer_map(keras3r.optimizer_sgd()),
 }
 
 
@@ -160,7 +172,68 @@ def real_list_verdict(check: RealList, value: Any) -> Verdict:
     return ok(numbers)
 
 
+def pattern_list_verdict(value: Any) -> Verdict:
+    if isinstance(value, str):
+        value = [value]  # one pattern, as a length-1 character vector in R
+    is_vector = isinstance(value, np.ndarray) and value.ndim == 1
+    if not (isinstance(value, (list, tuple)) or is_vector) or len(value) == 0:
+        return BAD  # no patterns at all is spelt None
+    patterns = []
+    for item in value:
+        if not isinstance(item, str) or not item:
+            return BAD
+        try:
+            re.compile(item)
+        except re.error:
+            return BAD
+        patterns.append(str(item))
+    return ok(patterns)
+
+
+def routable(value: Any) -> bool:
+    """An optimizer that a multi optimizer can route variables to."""
+    return isinstance(value, keras.optimizers.Optimizer) and not isinstance(
+        value, (keras.optimizers.LossScaleOptimizer, keras.optimizers.MultiOptimizer)
+    )
+
+
+def patterns_verdict(value: Any) -> Verdict:
+    if not isinstance(value, dict):
+        return BAD
+    for pattern, opt in value.items():
+        if not isinstance(pattern, str) or not pattern or not routable(opt):
+            return BAD
+        try:
+            re.compile(pattern)
+        except re.error:
+            return BAD
+    return ok(dict(value))
+
+
+def takes_one_argument(fn: Callable) -> bool:
+    try:
+        inspect.signature(fn).bind(object())
+    except TypeError:
+        return False
+    return True
+
+
+def routing_verdict(value: Any) -> Verdict:
+    if isinstance(value, keras.optimizers.OptimizerMap):
+        fine = all(routable(o) for o in value.values()) and routable(value.default_optimizer)
+        return ok(value) if fine else BAD
+    keras_object = type(value).__module__.startswith("keras")
+    if callable(value) and not isinstance(value, type) and not keras_object:
+        return ok(value) if takes_one_argument(value) else BAD
+    return BAD
+
+
 def verdict(check: Check, value: Any) -> Verdict:
+    if isinstance(check, OptimizerPatterns):
+        return ok({}) if value is None else patterns_verdict(value)
+    if isinstance(check, PatternList):
+        # Keras keeps "no patterns" (None) as an empty list.
+        return ok([]) if value is None else pattern_list_verdict(value)
     if value is None:
         return ok(None) if check.optional else BAD
     if isinstance(check, Boolean):
@@ -168,10 +241,16 @@ def verdict(check: Check, value: Any) -> Verdict:
     if isinstance(check, Text):
         if not isinstance(value, str) or not value:
             return BAD
-        # Keras refuses "/" in optimizer names (with the argument named): either way.
+        if any(char in value for char in check.forbidden):
+            return BAD  # "/" in a name: Keras fails on it, at once or at the first call
+        # Keras refuses "/" in names (with the argument named): either way.
         return Verdict("either", value) if "/" in value else ok(value)
     if isinstance(check, OptimizerInstance):
         return ok(value) if isinstance(value, keras.optimizers.Optimizer) else BAD
+    if isinstance(check, RoutableOptimizer):
+        return ok(value) if routable(value) else BAD
+    if isinstance(check, OptimizerRouting):
+        return routing_verdict(value)
     if isinstance(check, LearningRate):
         if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
             return ok(value)
@@ -201,9 +280,25 @@ def _lengths_oracle(values: dict[str, Any]) -> set[str]:
     return set()
 
 
+def _ema_oracle(values: dict[str, Any]) -> set[str]:
+    if values.get("use_ema") and "ema_momentum" in values and values["ema_momentum"] is None:
+        return {"ema_momentum", "use_ema"}
+    return set()
+
+
+def _warmup_oracle(values: dict[str, Any]) -> set[str]:
+    if values["warmup_target"] is not None and values["warmup_steps"] is None:
+        return {"warmup_steps", "warmup_target"}
+    return set()
+
+
 RULE_ORACLES: dict[Any, Callable[[dict[str, Any]], set[str]]] = {
     shared.only_one_clip: _clip_oracle,
+    shared.ema_needs_momentum: _ema_oracle,
     schedule_specs._one_more_value: _lengths_oracle,
+    schedule_specs._warmup_needs_steps: _warmup_oracle,
+    # The loss-scale wrapper's rule is modelled in rule_breakers() below.
+    optimizer_specs.inner_settings_only: lambda values: set(),
 }
 
 
@@ -382,12 +477,73 @@ def real_lists(check: RealList) -> st.SearchStrategy[Any]:
     )
 
 
+def pattern_lists() -> st.SearchStrategy[Any]:
+    pattern = st.one_of(
+        st.text(alphabet="ab_/.*()[]^$|\\", max_size=5),
+        st.sampled_from(["out", "dense_1/kernel", "(", "[a-", "*", "a{2", ""]),
+    )
+    return st.one_of(
+        pattern,
+        st.lists(pattern, max_size=3),
+        st.lists(pattern, max_size=3).map(tuple),
+        st.lists(pattern, min_size=1, max_size=3).map(np.array),
+        st.lists(st.one_of(pattern, st.integers(), st.none(), st.binary(max_size=2)), max_size=3),
+        st.sets(pattern, max_size=2),
+        JUNK,
+    )
+
+
 def optimizers() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.builds(keras3r.optimizer_adam),
         st.just(keras.optimizers.Adam),  # the class, not an instance
         st.builds(_schedule_instance),
         JUNK,
+    )
+
+
+def _route_one(variable: Any) -> Any:
+    return keras3r.optimizer_sgd()
+
+
+def _route_two(variable: Any, other: Any) -> Any:
+    return keras3r.optimizer_sgd()
+
+
+def _route_none() -> Any:
+    return keras3r.optimizer_sgd()
+
+
+def routable_optimizers() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        optimizers(),
+        st.builds(lambda: keras.optimizers.LossScaleOptimizer(keras3r.optimizer_sgd())),
+        st.builds(lambda: keras3r.optimizer_multi(keras3r.optimizer_map(keras3r.optimizer_sgd()))),
+    )
+
+
+def optimizer_patterns() -> st.SearchStrategy[Any]:
+    pattern = st.one_of(
+        st.text(alphabet="ab_/.*()[]?", max_size=5),
+        st.sampled_from(["(.*/)?enc/.*", "dense_1/kernel", "(", "a{2", ""]),
+        st.integers(0, 3),
+    )
+    return st.one_of(
+        st.dictionaries(pattern, routable_optimizers(), max_size=3),
+        st.lists(st.builds(keras3r.optimizer_sgd), max_size=2),
+        JUNK,
+    )
+
+
+def optimizer_routings() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.builds(lambda: keras3r.optimizer_map(keras3r.optimizer_sgd())),
+        st.sampled_from([_route_one, _route_two, _route_none, keras.optimizers.Adam]),
+        st.builds(lambda: {"a/.*": keras3r.optimizer_sgd()}),
+        st.builds(lambda: keras.optimizers.OptimizerMap(
+            keras.optimizers.LossScaleOptimizer(keras3r.optimizer_sgd())
+        )),
+        routable_optimizers(),
     )
 
 
@@ -406,6 +562,14 @@ def strategy_for(check: Check) -> st.SearchStrategy[Any]:
         return real_lists(check)
     if isinstance(check, OptimizerInstance):
         return optimizers()
+    if isinstance(check, PatternList):
+        return pattern_lists()
+    if isinstance(check, RoutableOptimizer):
+        return routable_optimizers()
+    if isinstance(check, OptimizerPatterns):
+        return optimizer_patterns()
+    if isinstance(check, OptimizerRouting):
+        return optimizer_routings()
     raise AssertionError(f"No strategy for {type(check).__name__}: add one to {__file__}.")
 
 
@@ -441,14 +605,24 @@ def observed(obj: Any, arg: Arg, config: dict[str, Any]) -> Any:
         # and a schedule or a function as it is (private attribute: identity).
         held = obj._learning_rate
         return config["learning_rate"] if isinstance(held, keras.Variable) else held
-    if isinstance(arg.check, OptimizerInstance):
+    if isinstance(arg.check, (OptimizerInstance, RoutableOptimizer)):
         return getattr(obj, arg.name)
+    if isinstance(arg.check, (OptimizerPatterns, OptimizerRouting)):
+        # The config holds them serialized; the objects are Keras's private state.
+        return obj._optimizer_map
     if arg.name in config:
         return config[arg.name]
     return getattr(obj, arg.name)
 
 
 def holds_exactly(check: Check, expected: Any, got: Any) -> bool:
+    if isinstance(check, (RoutableOptimizer, OptimizerRouting)):
+        return got is expected
+    if isinstance(check, OptimizerPatterns):
+        same = list(got) == list(expected)
+        return same and all(got[k] is expected[k] for k in expected)
+    if expected is None and isinstance(check, Text):
+        return isinstance(got, str) and bool(got)  # None: Keras names the object itself
     if expected is None:
         return got is None
     if isinstance(check, LearningRate):
@@ -467,6 +641,9 @@ def holds_exactly(check: Check, expected: Any, got: Any) -> bool:
     if isinstance(check, RealList):
         got = list(got)
         return all(type(x) is float for x in got) and got == expected
+    if isinstance(check, PatternList):
+        # Keras tracks list attributes in a list subclass of its own.
+        return isinstance(got, list) and all(type(x) is str for x in got) and got == expected
     return type(got) is type(expected) and got == expected
 
 
@@ -488,6 +665,28 @@ TALLIES: dict[str, Tally] = {}
 def _named(message: str, names: set[str]) -> bool:
     # `boundaries[0]` names `boundaries` too.
     return any(re.search(rf"`{re.escape(n)}(\[\d+\])?`", message) for n in names)
+
+
+R_WORDS = re.compile(r"\b(TRUE|FALSE|NULL|NA)\b")
+
+
+def check_python_spelling(spec: FunctionSpec, error: Exception, refusable: set[str]) -> None:
+    """A refusal is keras3r's own, names the function and speaks Python.
+
+    keras3r's R side words the same refusal in R from its fields (see
+    tests/testthat/test-bad-input-grid.R); from Python it reads as Python.
+    """
+    message = str(error)
+    assert isinstance(error, Refusal), f"not a keras3r refusal: {type(error).__name__}: {message}"
+    assert error.function == spec.name and message.startswith(f"{spec.name}(): "), message
+    assert set(error.arguments) & refusable, (error.arguments, refusable, message)
+    assert not re.search(r"\{(arg|value|true|false|null)\}", message), message
+    shown = message
+    if error.has_value:
+        python_spelling = repr(error.value)[:50]
+        assert python_spelling in message, (python_spelling, message)
+        shown = message.replace(python_spelling, "")
+    assert not R_WORDS.search(shown), f"R's words in a Python message: {message}"
 
 
 def check_call(spec: FunctionSpec, kwargs: dict[str, Any], tally: Tally) -> None:
@@ -515,6 +714,9 @@ def check_call(spec: FunctionSpec, kwargs: dict[str, Any], tally: Tally) -> None
         assert _named(message, refusable), (
             f"{spec.name}({kwargs!r}): the message names none of {sorted(refusable)}: {message}"
         )
+        if either and not (bad | breakers) and not isinstance(error, Refusal):
+            return  # Keras's own refusal of a value that keras3r leaves to it
+        check_python_spelling(spec, error, refusable)
         return
 
     tally.built += 1

@@ -1,10 +1,13 @@
 # Shared by the tests: the contract file and small helpers.
 
-contract_path <- function() test_path("..", "spec", "family-signatures.md")
+# keras3 R 1.1.0's family, and the optimizers added since.
+contract_paths <- function() {
+  test_path("..", "spec", c("family-signatures.md", "newest-signatures.md"))
+}
 
 # The contract's table rows: function name -> its formals as written there.
 contract_signatures <- function() {
-  lines <- readLines(contract_path())
+  lines <- unlist(lapply(contract_paths(), readLines))
   rows <- regmatches(lines, regexec("^\\| (\\w+) \\| \\w+ \\| `\\((.*)\\)` \\|$", lines))
   rows <- Filter(function(m) length(m) == 3L, rows)
   stats::setNames(vapply(rows, `[[`, "", 3L), vapply(rows, `[[`, "", 2L))

@@ -3,9 +3,11 @@ skip_if_not(keras3r_available())
 # A grid of R values, each given to every argument of every exported function
 # of the family (the others left at their defaults, required ones valid). Each
 # call must either build an object that holds the value faithfully (5 reaches
-# an integer argument as 5L) or fail with an error that names the argument.
+# an integer argument as 5L) or fail with a keras3r_argument_error that names
+# the argument and shows the value as R writes it (TRUE, "0.1", 5L, NULL).
 # Values that no argument can take (NA, NaN, infinities, empty vectors,
-# factors, functions of an argument, numbers beyond float32 or int64, objects
+# factors, functions of an argument (save as optimizer_multi()'s map, which
+# Keras calls with a variable), numbers beyond float32 or int64, objects
 # reticulate cannot convert) must fail.
 
 grid_code <- c(
@@ -34,7 +36,9 @@ required_values <- list(
   decay_rate = function() 0.5,
   boundaries = function() c(10, 20),
   values = function() c(0.1, 0.01, 0.001),
-  inner_optimizer = function() optimizer_adam()
+  inner_optimizer = function() optimizer_adam(),
+  default_optimizer = function() optimizer_sgd(),
+  optimizer_map = function() optimizer_map(optimizer_sgd())
 )
 
 specs <- reticulate::import("keras3r.spec", convert = FALSE)
@@ -66,7 +70,23 @@ is_number <- function(x) is.numeric(x) && length(x) == 1L && !is.object(x)
 holds <- function(obj, arg, kind, value) {
   cfg <- obj$get_config()
   got <- if (arg %in% names(cfg)) cfg[[arg]] else obj[[arg]]
-  if (is.null(value)) return(is.null(got))
+  if (kind == "PatternList") {
+    # Keras keeps "no patterns" as an empty list; a string is one pattern.
+    # Keras tracks list attributes in a list subclass, which reticulate leaves
+    # as a Python object.
+    got <- as_r(py_builtins$list(got))
+    wanted <- if (is.null(value)) character() else unlist(value)
+    return(is.character(wanted) && identical(as.character(unlist(got)), wanted) &&
+             (length(wanted) > 0L || length(got) == 0L))
+  }
+  if (kind == "OptimizerPatterns") {
+    # NULL is no patterns; no grid value is a valid named list of optimizers.
+    return(is.null(value) && as_r(py_builtins$len(obj)) == 0L)
+  }
+  if (is.null(value)) {
+    # A NULL name lets Keras name the object itself.
+    return(if (kind == "Text") is.character(got) && nzchar(got) else is.null(got))
+  }
   switch(kind,
     Real = is_number(value) && is.double(got) && length(got) == 1L && got == value,
     Integer = is_number(value) && is.integer(got) && length(got) == 1L && got == value,
@@ -78,6 +98,9 @@ holds <- function(obj, arg, kind, value) {
         identical(as.numeric(unlist(got)), as.numeric(wanted))
     },
     OptimizerInstance = same_py(obj[[arg]], value),
+    RoutableOptimizer = same_py(obj[[arg]], value),
+    # A function of one argument routes the variables (optimizer_multi()).
+    OptimizerRouting = is.function(value) && !is.null(obj[["_optimizer_map"]]),
     LearningRate = {
       if (inherits(value, "python.builtin.object")) {
         same_py(obj[["_learning_rate"]], value)
@@ -92,11 +115,31 @@ holds <- function(obj, arg, kind, value) {
   )
 }
 
-# R-side refusals are simple errors; Python's must be TypeError or ValueError.
+# Every refusal, whether R or Python made it, is one kind of R condition.
 refusal_kind_ok <- function(error) {
-  inherits(error, "simpleError") ||
-    grepl("^(keras3r\\.checks\\.Argument(Type)?Error|ValueError|TypeError): ",
-          conditionMessage(error))
+  identical(class(error), c("keras3r_argument_error", "error", "condition"))
+}
+
+# ... worded as R words it: no Python spelling, class name or traceback.
+python_words <- "\\b(True|False|None)\\b|keras3r\\.checks|Traceback|ValueError|TypeError|Error:"
+
+# The value that a refusal shows after ", not ", as R code writes it: the
+# element where one element is named (`values[[2]]`), the whole value otherwise.
+shown_value_ok <- function(message, value, fn) {
+  tail <- regmatches(message, regexec(", not (.*)\\.$", message))[[1]]
+  if (length(tail) < 2L) return(TRUE)  # no value shown
+  tail <- tail[[2]]
+  # R's own descriptions of a value rather than the value ("a list", ...).
+  if (grepl("^(a|an|one of) ", tail)) return(TRUE)
+  element <- regmatches(message, regexec("`\\w+\\[\\[(\\d+)\\]\\]`", message))[[1]]
+  if (length(element) == 2L) value <- value[[as.integer(element[[2]])]]
+  expected <- if (inherits(value, "python.builtin.object")) {
+    paste0("<", sub("^.*\\.", "", class(value)[[1]]), ">")
+  } else {
+    paste(deparse(value, width.cutoff = 500L), collapse = " ")
+  }
+  if (nchar(expected) > 60L) expected <- paste0(substr(expected, 1L, 57L), "...")
+  identical(tail, expected)
 }
 
 family <- sort(grep("^(optimizer|learning_rate_schedule)_", getNamespaceExports("keras3r"),
@@ -124,14 +167,28 @@ for (fn in family) {
         args[arg] <- list(value)  # list(): a NULL value stays in
         label <- sprintf("%s(%s = %s)", fn, arg, code)
         cases_tried <<- cases_tried + 1L
-        result <- tryCatch(do.call(fun, args, quote = TRUE), error = function(e) e)
+        # A function as optimizer_multi()'s map is valid, with a warning that
+        # it cannot be saved (tested in test-multi.R).
+        result <- tryCatch(
+          withCallingHandlers(do.call(fun, args, quote = TRUE),
+                              keras3r_warning = function(w) invokeRestart("muffleWarning")),
+          error = function(e) e
+        )
         if (inherits(result, "error")) {
           refused <<- refused + 1L
+          message <- conditionMessage(result)
           expect_true(refusal_kind_ok(result),
-                      label = paste(label, "fails with a TypeError or ValueError"))
-          expect_match(conditionMessage(result), pattern, label = label)
+                      label = paste(label, "fails with a keras3r_argument_error"))
+          expect_match(message, pattern, label = label)
+          expect_true(startsWith(message, paste0(fn, "(): ")), label = paste(label, message))
+          expect_false(grepl(python_words, message), label = paste(label, "speaks R:", message))
+          expect_true(shown_value_ok(message, value, fn),
+                      label = paste(label, "shows the value in R:", message))
+          expect_true(arg %in% result$argument, label = paste(label, "has the argument field"))
+          expect_identical(result$fun, fn, label = label)
         } else {
-          expect_false(code %in% never_valid, label = paste(label, "succeeds"))
+          function_map <- kind == "OptimizerRouting" && code == "function(step) 0.1"
+          expect_false(code %in% never_valid && !function_map, label = paste(label, "succeeds"))
           if (is.null(value) && passed_only_when_given(fn, arg)) next
           expect_true(holds(result, arg, kind, value),
                       label = paste(label, "is held faithfully"))

@@ -5,10 +5,21 @@ order of keras3 R's reference index.
 """
 
 from keras3r.spec.model import REQUIRED, Arg, FunctionSpec
+from keras3r.spec.multi import MULTI_SPECS
+from keras3r.spec.newest import NEWEST
 from keras3r.spec.optimizers import OPTIMIZERS
 from keras3r.spec.schedules import SCHEDULES
 
-SPECS: dict[str, FunctionSpec] = {spec.name: spec for spec in OPTIMIZERS + SCHEDULES}
+
+def _index_key(spec: FunctionSpec) -> str:
+    # keras3's index sorts as R does in an English locale, where "_" does not
+    # count: optimizer_adamax comes before optimizer_adam_w.
+    return spec.name.replace("_", "")
+
+
+SPECS: dict[str, FunctionSpec] = {
+    spec.name: spec for spec in sorted(OPTIMIZERS + NEWEST + MULTI_SPECS, key=_index_key) + list(SCHEDULES)
+}
 
 
 def family_of(spec: FunctionSpec) -> list[str]:

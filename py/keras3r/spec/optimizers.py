@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from keras3r.checks import Boolean, Integer, OptimizerInstance, Real, Text
+from keras3r.checks import ArgumentError, Boolean, Integer, OptimizerInstance, Real
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
 
@@ -53,8 +54,8 @@ def _optimizer(
         references=references,
         example=example,
         python_example=python_example,
-        rules=(shared.only_one_clip,),
-        details=shared.RATE_FUNCTION_DETAILS,
+        rules=shared.OPTIMIZER_RULES,
+        details=shared.OPTIMIZER_DETAILS,
     )
 
 
@@ -179,7 +180,7 @@ ADAFACTOR = _optimizer(
         Arg("epsilon_1", "1e-30", shared.NON_NEGATIVE, "Float. A small constant added to the squared gradients for numerical stability. Defaults to `1e-30`."),
         Arg("epsilon_2", "0.001", shared.NON_NEGATIVE, "Float. The smallest scale that an update is given relative to the weights. Defaults to `1e-3`."),
         Arg("clip_threshold", "1", shared.POSITIVE, "Float. Updates whose root mean square exceeds this value are scaled down to it. Defaults to `1`."),
-        Arg("relative_step", "TRUE", Boolean(), "Boolean. If `TRUE`, the learning rate is capped by `1 / sqrt(step)`, so it falls as training goes on. Defaults to `TRUE`."),
+        Arg("relative_step", "TRUE", Boolean(optional=True), "Boolean. If `TRUE`, the learning rate is capped by `1 / sqrt(step)`, so it falls as training goes on. Defaults to `TRUE`."),
     ],
     shared.optimizer_tail('"adafactor"'),
     ("Shazeer and Stern, 2018. *Adafactor: Adaptive Learning Rates with Sublinear Memory Cost*. <https://arxiv.org/abs/1804.04235>",),
@@ -260,7 +261,7 @@ RMSPROP = _optimizer(
         Arg("rho", "0.9", shared.UNIT, "Float. The decay rate of the running mean of squared gradients. Defaults to `0.9`."),
         Arg("momentum", "0", shared.UNIT, "Float. If not 0, the updates are accumulated with this momentum. Defaults to `0`."),
         shared.epsilon("Float. A small constant for numerical stability, the \"epsilon hat\" of the Kingma and Ba paper. Defaults to `1e-7`."),
-        Arg("centered", "FALSE", Boolean(), "Boolean. If `TRUE`, gradients are divided by the estimated variance rather than by the uncentered second moment. Defaults to `FALSE`."),
+        Arg("centered", "FALSE", Boolean(optional=True), "Boolean. If `TRUE`, gradients are divided by the estimated variance rather than by the uncentered second moment. Defaults to `FALSE`."),
     ],
     shared.optimizer_tail('"rmsprop"'),
     ("Hinton, 2012. *Neural Networks for Machine Learning*, lecture 6e. <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>",),
@@ -279,7 +280,7 @@ SGD = _optimizer(
     [
         shared.learning_rate("0.01"),
         Arg("momentum", "0", shared.UNIT, "Float, between 0 and 1. Speeds descent along consistent directions and damps oscillations. 0 means plain gradient descent. Defaults to `0`."),
-        Arg("nesterov", "FALSE", Boolean(), "Boolean. Whether to use Nesterov momentum. Defaults to `FALSE`."),
+        Arg("nesterov", "FALSE", Boolean(optional=True), "Boolean. Whether to use Nesterov momentum. Defaults to `FALSE`."),
     ],
     shared.optimizer_tail('"SGD"'),
     ("Sutskever et al., 2013. *On the importance of initialization and momentum in deep learning*. <https://proceedings.mlr.press/v28/sutskever13.html>",),
@@ -292,9 +293,38 @@ _LOSS_SCALE_AFTER_DOTS_DOC = (
 )
 
 
+# What Keras's LossScaleOptimizer accepts of the base-class arguments: each
+# only at the base class's default, as saved configs of older Keras hold them.
+LOSS_SCALE_ACCEPTS_ONLY = {
+    "weight_decay": None,
+    "clipnorm": None,
+    "clipvalue": None,
+    "global_clipnorm": None,
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
+
+
+def inner_settings_only(values: dict[str, Any]) -> None:
+    """Refuse what Keras's loss-scale wrapper refuses, naming the argument."""
+    for name, default in LOSS_SCALE_ACCEPTS_ONLY.items():
+        value = values.get(name)
+        if value is not None and value != default:
+            raise ArgumentError(
+                "`{arg}` belongs on `inner_optimizer` (the loss-scale wrapper takes it "
+                "from there) and must keep its default here, not {value}.",
+                arguments=(name,),
+                value=value,
+                has_value=True,
+            )
+
+
 def _loss_scale() -> FunctionSpec:
     after = [
-        Arg("name", "NULL", Text(optional=True), "String or `NULL`. The name of the optimizer; `NULL` lets Keras choose one."),
+        Arg("name", "NULL", shared.OPTIMIZER_NAME, "String or `NULL`. The name of the optimizer; `NULL` lets Keras choose one."),
         Arg("weight_decay", "NULL", shared.OPTIONAL_NON_NEGATIVE, _LOSS_SCALE_AFTER_DOTS_DOC),
         Arg("clipnorm", "NULL", shared.OPTIONAL_POSITIVE, _LOSS_SCALE_AFTER_DOTS_DOC),
         Arg("clipvalue", "NULL", shared.OPTIONAL_POSITIVE, _LOSS_SCALE_AFTER_DOTS_DOC),
@@ -339,6 +369,7 @@ def _loss_scale() -> FunctionSpec:
         example=example,
         python_example=python_example,
         pass_after_dots_only_when_given=True,
+        rules=(inner_settings_only,),
     )
 
 

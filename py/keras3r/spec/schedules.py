@@ -20,17 +20,19 @@ DECAY_STEPS = Arg(
     "Int, at least 1. The number of steps over which the rate decays. A double "
     "such as `1000` is accepted and passed on as an integer.",
 )
+# Keras reads None as False here; keras3 R passes NULL on as None.
 STAIRCASE = Arg(
     "staircase",
     "FALSE",
-    Boolean(),
+    Boolean(optional=True),
     "Boolean. If `TRUE`, `step / decay_steps` is rounded down, so the rate drops "
     "in steps rather than continuously. Defaults to `FALSE`.",
 )
 
 
 def _name(default: str) -> Arg:
-    return Arg("name", default, Text(), f"String. The name of the schedule. Defaults to `{default}`.")
+    # Keras fails on None or "/" in a schedule's name, but only at its first call.
+    return Arg("name", default, Text(forbidden="/"), f"String. The name of the schedule. Defaults to `{default}`.")
 
 
 def _examples(call: str, py_call: str) -> tuple[str, str]:
@@ -73,6 +75,17 @@ def _schedule(
     )
 
 
+def _warmup_needs_steps(values: dict[str, Any]) -> None:
+    # Keras reads warmup_steps only with a warmup_target, and then fails on
+    # None at the schedule's first call.
+    if values["warmup_target"] is not None and values["warmup_steps"] is None:
+        raise ArgumentError(
+            "`warmup_steps` must be a whole number >= 0 when `warmup_target` is set, "
+            "not {null}.",
+            arguments=("warmup_steps", "warmup_target"),
+        )
+
+
 COSINE_DECAY = _schedule(
     "learning_rate_schedule_cosine_decay",
     "CosineDecay",
@@ -90,12 +103,13 @@ COSINE_DECAY = _schedule(
         Arg("alpha", "0", shared.UNIT, "Float between 0 and 1. The final rate, as a fraction of the starting one. Defaults to `0`."),
         _name('"CosineDecay"'),
         Arg("warmup_target", "NULL", shared.OPTIONAL_NON_NEGATIVE, "Float or `NULL`. The rate that the warmup climbs to. `NULL` means no warmup."),
-        Arg("warmup_steps", "0L", Integer(low=0), "Int. The length of the warmup in steps. Defaults to `0L`."),
+        Arg("warmup_steps", "0L", Integer(low=0, optional=True), "Int. The length of the warmup in steps. Defaults to `0L`."),
     ],
     (
         "learning_rate_schedule_cosine_decay(0.1, decay_steps = 1000)",
         "learning_rate_schedule_cosine_decay(0.1, decay_steps=1000)",
     ),
+    rules=(_warmup_needs_steps,),
 )
 
 COSINE_DECAY_RESTARTS = _schedule(
@@ -168,7 +182,8 @@ def _one_more_value(values: dict[str, Any]) -> None:
     if len(rates) != len(boundaries) + 1:
         raise ArgumentError(
             f"`values` must hold one more element than `boundaries`: got {len(rates)} "
-            f"values for {len(boundaries)} boundaries."
+            f"values for {len(boundaries)} boundaries.",
+            arguments=("values", "boundaries"),
         )
 
 
@@ -206,7 +221,7 @@ POLYNOMIAL_DECAY = _schedule(
         DECAY_STEPS,
         Arg("end_learning_rate", "1e-04", shared.NON_NEGATIVE, "Float. The rate at the end of the decay. Defaults to `1e-4`."),
         Arg("power", "1", shared.POSITIVE, "Float above 0. The power of the polynomial. Defaults to `1`."),
-        Arg("cycle", "FALSE", Boolean(), "Boolean. Whether to start the decay again after `decay_steps`. Defaults to `FALSE`."),
+        Arg("cycle", "FALSE", Boolean(optional=True), "Boolean. Whether to start the decay again after `decay_steps`. Defaults to `FALSE`."),
         _name('"PolynomialDecay"'),
     ],
     (

@@ -56,10 +56,12 @@ ADAM_EPSILON_DOC = (
     "epsilon in Algorithm 1 of the paper. Defaults to 1e-7."
 )
 
+# Keras takes None for its on/off settings and reads it as False (keras3 R
+# passes NULL on as None): keras3r passes NULL on too.
 AMSGRAD = Arg(
     "amsgrad",
     "FALSE",
-    Boolean(),
+    Boolean(optional=True),
     "Boolean. Whether to apply AMSGrad variant of this algorithm from the paper "
     "\"On the Convergence of Adam and beyond\". Defaults to `FALSE`.",
 )
@@ -88,16 +90,17 @@ GLOBAL_CLIPNORM = Arg(
 USE_EMA = Arg(
     "use_ema",
     "FALSE",
-    Boolean(),
+    Boolean(optional=True),
     "Boolean, defaults to `FALSE`. If `TRUE`, exponential moving average (EMA) is "
     "applied. EMA consists of computing an exponential moving average of the "
     "weights of the model (as the weight values change after each training "
     "batch), and periodically overwriting the weights with their moving average.",
 )
+# NULL is taken where Keras takes None: while use_ema is off (see ema_rules).
 EMA_MOMENTUM = Arg(
     "ema_momentum",
     "0.99",
-    UNIT,
+    Real(low=0.0, high=1.0, optional=True),
     "Float, defaults to 0.99. Only used if `use_ema=TRUE`. This is the momentum to "
     "use when computing the EMA of the model's weights: `new_average = "
     "ema_momentum * old_average + (1 - ema_momentum) * current_variable_value`.",
@@ -117,11 +120,16 @@ EMA_OVERWRITE_FREQUENCY = Arg(
 )
 
 
+# Keras refuses "/" in a name (an optimizer at once, a schedule at its first
+# call). NULL lets Keras name an optimizer itself, as from keras3 R.
+OPTIMIZER_NAME = Text(optional=True, forbidden="/")
+
+
 def name(default: str) -> Arg:
     return Arg(
         "name",
         default,
-        Text(),
+        OPTIMIZER_NAME,
         "String. The name to use for momentum accumulator weights created by the "
         "optimizer.",
     )
@@ -162,6 +170,20 @@ RATE_FUNCTION_DETAILS = (
     "runs inside the compiled step at no extra cost."
 )
 
+# Keras 3.15 documents this under `gradient_accumulation_steps`; keras3 R's
+# page (the seed page, which the Arguments section reproduces) does not, so
+# the facts are stated here, once, for every optimizer that takes the argument.
+GRADIENT_ACCUMULATION_DETAILS = (
+    "With `gradient_accumulation_steps`, two step counts differ. A learning-rate "
+    "schedule is called with the number of batches seen: every call of "
+    "`optimizer$apply()` counts, whether or not it updates the weights. "
+    "`ema_overwrite_frequency`, and `optimizer$iterations`, count weight updates: "
+    "batches divided by `gradient_accumulation_steps`, rounded down."
+)
+
+# The Details section of every optimizer that takes Keras's base arguments.
+OPTIMIZER_DETAILS = RATE_FUNCTION_DETAILS + "\n\n" + GRADIENT_ACCUMULATION_DETAILS
+
 OPTIMIZER_VALUE = "an `Optimizer` instance"
 SCHEDULE_VALUE = "A `LearningRateSchedule` instance."
 
@@ -193,5 +215,21 @@ def only_one_clip(values: dict) -> None:
     if len(given) > 1:
         raise ArgumentError(
             "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; "
-            f"got {', '.join(f'`{k}`' for k in given)}."
+            f"got {', '.join(f'`{k}`' for k in given)}.",
+            arguments=tuple(given),
         )
+
+
+def ema_needs_momentum(values: dict) -> None:
+    """Keras reads ema_momentum only with use_ema on, and then fails on None."""
+    from keras3r.checks import ArgumentError
+
+    if values.get("use_ema") and values.get("ema_momentum", 0.0) is None:
+        raise ArgumentError(
+            "`ema_momentum` must be a number in [0, 1] when `use_ema` is {true}, not {null}.",
+            arguments=("ema_momentum", "use_ema"),
+        )
+
+
+#: The cross-argument rules of every optimizer built on Keras's base class.
+OPTIMIZER_RULES = (only_one_clip, ema_needs_momentum)

@@ -61,6 +61,23 @@ CASES = [
          learning_rate=keras3r.learning_rate_schedule_exponential_decay(0.1, 100, 0.5))),
     ("optimizer_loss_scale(optimizer_adam(), dynamic_growth_steps = 10)",
      lambda: keras3r.optimizer_loss_scale(keras3r.optimizer_adam(), dynamic_growth_steps=10)),
+    # A length-1 character vector is one pattern, as a Python string is.
+    ("optimizer_muon(exclude_layers = 'out', ns_steps = 6, rms_rate = NULL)",
+     lambda: keras3r.optimizer_muon(exclude_layers=["out"], ns_steps=6, rms_rate=None)),
+    ("optimizer_muon(exclude_layers = c('out', 'head/'), nesterov = FALSE)",
+     lambda: keras3r.optimizer_muon(exclude_layers=("out", "head/"), nesterov=False)),
+    ("optimizer_lamb(0.01, weight_decay = 0.1, gradient_accumulation_steps = 4)",
+     lambda: keras3r.optimizer_lamb(0.01, weight_decay=0.1, gradient_accumulation_steps=4)),
+    ("optimizer_schedule_free_adam_w(warmup_steps = 100, beta_1 = 1)",
+     lambda: keras3r.optimizer_schedule_free_adam_w(warmup_steps=100, beta_1=1.0)),
+    # A named list of patterns is a dict of patterns.
+    ("optimizer_multi(optimizer_map(optimizer_sgd(0.1), list('(.*/)?enc/.*' = optimizer_adam(),"
+     " 'dec/kernel' = optimizer_lion())), loss_scale_factor = 2, name = 'm')",
+     lambda: keras3r.optimizer_multi(
+         keras3r.optimizer_map(keras3r.optimizer_sgd(0.1), {
+             "(.*/)?enc/.*": keras3r.optimizer_adam(), "dec/kernel": keras3r.optimizer_lion(),
+         }),
+         loss_scale_factor=2.0, name="m")),
 ]
 
 
