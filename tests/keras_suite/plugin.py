@@ -232,6 +232,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"  optimizers prepared by keras3r: {PREPARED.optimizers}; "
             f"compiled eager updates run: {PREPARED.compiled_calls}"
         )
+        if PREPARED.optimizers == 0:
+            write(
+                "  FAILED: no optimizer was given keras3r's behaviour, so these tests "
+                "proved nothing about it (the constructors were not wrapped, or the "
+                "selected tests build no optimizer)",
+                red=True,
+            )
     if _xpassed:
         write(f"  listed as failing on stock Keras but passed ({len(_xpassed)}):")
         for test in _xpassed:

@@ -41,7 +41,15 @@ DENSE_KINDS = [
 # Kinds that Keras's own path must take (missing, sparse): the same result as stock.
 OTHER_KINDS = ["one_missing", "all_missing", "fewer_gradients"]
 SPARSE_KINDS = {
-    "tensorflow": ["indexed_slices", "indexed_slices_then_dense", "sparse_tensor", "tf_variable"],
+    "tensorflow": [
+        "indexed_slices",
+        "indexed_slices_then_dense",
+        "sparse_tensor",
+        "tf_variable",
+        # Inside the user's own tf.function: the update nested as an XLA function.
+        "tf_function_dense",
+        "tf_function_indexed_slices",
+    ],
     "jax": ["bcoo", "bcoo_then_dense", "bcsr", "weak_typed_scalar"],
     "torch": ["torch_sparse_coo"],
 }
@@ -130,21 +138,32 @@ def gradients(backend: str, kind: str, step: int, variables: list[Any]) -> list[
         import jax.numpy as jnp
 
         return tensors[:2] + [jnp.asarray(float(values[2]))]
+    if kind == "tf_function_dense":
+        return tensors
     if kind.endswith("_then_dense") and step % 2 == 1:
         return tensors  # dense steps between sparse ones: the compiled path, then back
-    sparse_kind = kind.removesuffix("_then_dense")
+    sparse_kind = kind.removesuffix("_then_dense").removeprefix("tf_function_")
     return [sparse_matrix(backend, sparse_kind, values[0])] + tensors[1:]
 
 
 def drive(backend: str, kind: str, opt: Any, variables: list[Any]) -> str | None:
     """STEPS eager steps; the exception's type name if one was raised."""
+    def apply(grads: list[Any]) -> None:
+        opt.apply(grads, variables)
+
+    if kind.startswith("tf_function_"):
+        import tensorflow as tf
+
+        # The user's step: variables captured, slots made before the first trace.
+        opt.build(variables)
+        apply = tf.function(apply)
     try:
         for step in range(STEPS):
             grads = gradients(backend, kind, step, variables)
             if kind == "apply_gradients_zip":
                 opt.apply_gradients(zip(grads, variables))
             else:
-                opt.apply(grads, variables)
+                apply(grads)
     except Exception as error:  # compared with stock's, not judged here
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     return None

@@ -475,7 +475,6 @@ def test_several_replicas_keep_keras_path():
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import keras, keras3r
         from keras3r.compiled_apply import stats
-from keras3r.spec import SPECS
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
             opt = keras3r.optimizer_adam_w()

@@ -72,7 +72,8 @@ def test_same_outcome_as_stock_keras(tmp_path_factory, backend, kind, optimizer)
     assert run["ours_error"] == run["stock_error"]
     assert not run["stock_patched"], "the stock twin must be plain Keras"
     assert len(run["ours"]) == len(run["stock"])
-    compiled = run["stats"]["compiled_calls"] > 0
+    # Compiled eagerly, or nested as an XLA function in the user's tf.function.
+    compiled = run["stats"]["compiled_calls"] > 0 or run["stats"]["traces"] > 0
     for ours, stock in zip(run["ours"], run["stock"]):
         a, b = np.asarray(ours), np.asarray(stock)
         if compiled:
@@ -117,6 +118,17 @@ def test_sparse_and_dense_steps_alternate(tmp_path_factory, backend, kind, optim
     assert run["ours_error"] is None
     assert run["stats"]["compiled_calls"] == 1
     assert run["stats"]["keras_calls"] == 2
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_inside_a_tf_function_sparse_gradients_stay_on_keras_path(tmp_path_factory, optimizer):
+    # One trace of the user's function each: dense gradients nest keras3r's
+    # XLA update in it, IndexedSlices leave Keras's own graph ops there.
+    runs_ = report_for("tensorflow", tmp_path_factory)["runs"]
+    dense = runs_[f"tf_function_dense/{optimizer}"]["stats"]
+    sparse = runs_[f"tf_function_indexed_slices/{optimizer}"]["stats"]
+    assert (dense["traces"], dense["keras_calls"]) == (1, 0)
+    assert (sparse["traces"], sparse["keras_calls"]) == (0, 1)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
