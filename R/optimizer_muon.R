@@ -72,12 +72,12 @@
 #' @param adam_beta_2 Float. The decay rate of the running mean of the squared
 #' gradients (second moment) in the AdamW update. Defaults to `0.999`.
 #' @param adam_weight_decay Float. The decoupled weight decay of the variables
-#' updated with AdamW. Defaults to `0.004`.
+#' updated with AdamW. Defaults to `0.004`; `NULL` applies none.
 #' @param epsilon Float. A small constant added to the root of the second moment
 #' in the AdamW update. Defaults to `1e-7`.
 #' @param weight_decay Float. The decoupled weight decay of the variables that
 #' get Muon's own step (`adam_weight_decay` applies to the others). Defaults to
-#' `0.004`.
+#' `0.004`; `NULL` applies none.
 #' @param clipnorm Float. If set, the gradient of each weight is individually
 #' clipped so that its norm is no higher than this value.
 #' @param clipvalue Float. If set, the gradient of each weight is clipped to be

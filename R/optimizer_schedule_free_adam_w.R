@@ -13,6 +13,17 @@
 #' follows from the other two as `x = (y - (1 - beta_1) * z) / beta_1`.
 #'
 #' @details
+#' To evaluate, predict or save at the average `x`,
+#' [schedule_free_averaged_weights()] computes it, [swap_schedule_free_weights()]
+#' puts it in the model and `y` back, and [callback_swap_schedule_free_weights()]
+#' makes `fit()` validate at `x`.
+#'
+#' Keras 3.15 recovers `x` on TensorFlow and torch from a `z` it has already
+#' moved in the same step, which drifts `x` up the gradient; on JAX it follows
+#' the paper. The optimizer this function returns takes the paper's step on every
+#' backend. A model saved with it and loaded without keras3r trains on with
+#' Keras's own step.
+#'
 #' A function given as `learning_rate` is called by Keras, in Python, whenever
 #' the rate is needed. An R function is reached through reticulate, at about 10
 #' microseconds a call, and only on the main R thread: Keras can call it on every

@@ -31,13 +31,18 @@ SECTION_TITLES = (
     "Examples",
 )
 
-# Each page links its family's pages as siblings: NAME.html in the same folder.
+# Each page links the other pages as siblings: FILE.html in the same folder,
+# found by any alias the page defines (one page documents several functions).
 _R_RENDER = r"""
 args <- commandArgs(trailingOnly = TRUE)
 out <- args[[1]]
 pages <- args[-1]
-topics <- tools::file_path_sans_ext(basename(list.files("man", pattern = "[.]Rd$")))
-links <- setNames(paste0(topics, ".html"), topics)
+rd_files <- list.files("man", pattern = "[.]Rd$", full.names = TRUE)
+aliases <- lapply(rd_files, function(f) {
+  sub("^\\\\alias\\{(.*)\\}$", "\\1", grep("^\\\\alias\\{", readLines(f), value = TRUE))
+})
+html <- paste0(tools::file_path_sans_ext(basename(rd_files)), ".html")
+links <- setNames(rep(html, lengths(aliases)), unlist(aliases))
 version <- read.dcf("DESCRIPTION", fields = "Version")[[1]]
 for (page in pages) {
   tools::Rd2HTML(

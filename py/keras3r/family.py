@@ -1493,9 +1493,9 @@ def optimizer_muon(
     learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.001,
     adam_beta_1: float = 0.9,
     adam_beta_2: float = 0.999,
-    adam_weight_decay: float = 0.004,
+    adam_weight_decay: float | None = 0.004,
     epsilon: float = 1e-07,
-    weight_decay: float = 0.004,
+    weight_decay: float | None = 0.004,
     clipnorm: float | None = None,
     clipvalue: float | None = None,
     global_clipnorm: float | None = None,
@@ -1589,13 +1589,14 @@ def optimizer_muon(
             (second moment) in the AdamW update. Defaults to `0.999`.
         adam_weight_decay:
             Float. The decoupled weight decay of the variables updated with AdamW.
-            Defaults to `0.004`.
+            Defaults to `0.004`; `None` applies none.
         epsilon:
             Float. A small constant added to the root of the second moment in the
             AdamW update. Defaults to `1e-7`.
         weight_decay:
             Float. The decoupled weight decay of the variables that get Muon's own
-            step (`adam_weight_decay` applies to the others). Defaults to `0.004`.
+            step (`adam_weight_decay` applies to the others). Defaults to `0.004`;
+            `None` applies none.
         clipnorm:
             Float. If set, the gradient of each weight is individually clipped so
             that its norm is no higher than this value.
@@ -1996,6 +1997,16 @@ def optimizer_schedule_free_adam_w(
     slots. The average `x`, the point that the method's guarantees are about and
     usually the better one to evaluate, is not stored: it follows from the other two
     as `x = (y - (1 - beta_1) * z) / beta_1`.
+
+    To evaluate, predict or save at the average `x`,
+    schedule_free_averaged_weights() computes it, swap_schedule_free_weights() puts
+    it in the model and `y` back, and callback_swap_schedule_free_weights() makes
+    `fit()` validate at `x`.
+
+    Keras 3.15 recovers `x` on TensorFlow and torch from a `z` it has already moved
+    in the same step, which drifts `x` up the gradient; on JAX it follows the paper.
+    The optimizer this function returns takes the paper's step on every backend. A
+    model saved with it and loaded without keras3r trains on with Keras's own step.
 
     A function given as `learning_rate` is called by Keras, in Python, whenever the
     rate is needed. An R function is reached through reticulate, at about 10

@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from keras3r.instance_methods import bind, method_in_force
@@ -53,16 +54,30 @@ def check_routing_on_build(optimizer: Any) -> Any:
     Anything else is returned untouched. Returns `optimizer` itself, with the
     same class and the same config.
     """
-    if not is_multi_optimizer(optimizer) or vars(optimizer).get(_MARK):
+    return check_on_build(optimizer, is_multi_optimizer, _MARK, check_routing)
+
+
+def check_on_build(
+    optimizer: Any,
+    applies: Callable[[Any], bool],
+    mark: str,
+    check: Callable[[Any, list[Any], Any], None],
+) -> Any:
+    """Make `optimizer` run `check(optimizer, variables, model)` before it is first built.
+
+    Only where `applies(optimizer)`, and once per instance (`mark` is the
+    instance attribute that says it is done); returns `optimizer` itself.
+    """
+    if not applies(optimizer) or vars(optimizer).get(mark):
         return optimizer
     build = method_in_force(optimizer, "build")
 
     def checked_build(self: Any, var_list: Any) -> Any:
         if not self.built:
-            check_routing(self, list(var_list), owning_model(var_list))
+            check(self, list(var_list), owning_model(var_list))
         return build(self, var_list)
 
-    vars(optimizer)[_MARK] = True
+    vars(optimizer)[mark] = True
     bind(optimizer, "build", checked_build)
     return optimizer
 
@@ -133,6 +148,32 @@ def _paths_it_may_have(path: str) -> list[str]:
     return ["/".join(parts[i:]) for i in range(1, len(parts) - 1)]
 
 
+def later_paths(path: str, model_names: set[str] | None) -> list[str]:
+    """The path after loading where the model's names are known, else every one it may have."""
+    if model_names is not None:
+        return [path_after_loading(path, model_names)]
+    return _paths_it_may_have(path)
+
+
+def refuse(message: str, sure: bool) -> None:
+    """Raise RoutingError where keras3r saw the model; otherwise only warn.
+
+    Built from variables given by hand (an apply() outside fit()): without
+    their model, keras3r cannot tell which leading parts of the path are
+    models' names (dropped on loading) and which are custom layers' (kept).
+    Say it, but do not stop a training that may never be saved.
+    """
+    if sure:
+        raise RoutingError(message)
+    warnings.warn(
+        message + " (keras3r could not see the model, so this may not happen; "
+        "fit() lets it check for sure.)",
+        RoutingWarning,
+        # Past refuse(), the check, checked_build() and Keras's build caller.
+        stacklevel=5,
+    )
+
+
 def _route(routes: Any, path: str) -> tuple[str, Any]:
     """Keras's own choice for `path`: ("pattern", optimizer), ("default", ...) or an error."""
     try:
@@ -177,9 +218,8 @@ def check_routing(optimizer: Any, var_list: list[Any], model: Any) -> None:
     names = _model_names(model) if model is not None else None
     for variable in var_list:
         path = variable.path
-        later = [path_after_loading(path, names)] if names is not None else _paths_it_may_have(path)
         now = _route(routes, path)
-        for other in later:
+        for other in later_paths(path, names):
             then = _route(routes, other)
             if then[1] is now[1]:
                 continue
@@ -195,17 +235,5 @@ def check_routing(optimizer: Any, var_list: list[Any], model: Any) -> None:
                 "names of the models in front"
                 + (f", such as {suggestion}." if suggestion else ".")
             )
-            if sure:
-                raise RoutingError(message)
-            # Built from variables given by hand (an apply() outside fit()):
-            # without their model, keras3r cannot tell which leading parts of
-            # the path are models' names (dropped on loading) and which are
-            # custom layers' (kept). Say it, but do not stop a training that
-            # may never be saved.
-            warnings.warn(
-                message + " (keras3r could not see the model, so this may not happen; "
-                "fit() lets it check for sure.)",
-                RoutingWarning,
-                stacklevel=4,
-            )
+            refuse(message, sure)
             return

@@ -26,20 +26,11 @@ the same property for a multi optimizer's patterns.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from keras3r import compat
-from keras3r.instance_methods import bind, method_in_force
-from keras3r.multi_routing import (
-    RoutingError,
-    RoutingWarning,
-    _model_names,
-    _paths_it_may_have,
-    owning_model,
-    path_after_loading,
-)
+from keras3r.multi_routing import _model_names, check_on_build, later_paths, refuse
 
 _MARK = "_keras3r_checks_muon_split"
 
@@ -63,18 +54,7 @@ def check_split_on_build(optimizer: Any) -> Any:
 
     Anything else is returned untouched; the class and config stay Keras's.
     """
-    if not is_muon(optimizer) or vars(optimizer).get(_MARK):
-        return optimizer
-    build = method_in_force(optimizer, "build")
-
-    def checked_build(self: Any, var_list: Any) -> Any:
-        if not self.built:
-            check_split(self, list(var_list), owning_model(var_list))
-        return build(self, var_list)
-
-    vars(optimizer)[_MARK] = True
-    bind(optimizer, "build", checked_build)
-    return optimizer
+    return check_on_build(optimizer, is_muon, _MARK, check_split)
 
 
 def _step(uses_adamw: bool) -> str:
@@ -89,8 +69,7 @@ def check_split(optimizer: Any, var_list: list[Any], model: Any) -> None:
         shape = tuple(variable.shape)
         # Keras's own rule, so that the check cannot drift from what Keras does.
         now = compat.muon_uses_adamw(optimizer, variable)
-        later = [path_after_loading(path, names)] if names is not None else _paths_it_may_have(path)
-        for other in later:
+        for other in later_paths(path, names):
             then = compat.muon_uses_adamw(optimizer, _Path(other, shape))
             if then == now:
                 continue
@@ -105,16 +84,5 @@ def check_split(optimizer: Any, var_list: list[Any], model: Any) -> None:
                 "it stands in the path, without '^' or the model's name, such as "
                 f"{'(^|/)' + re.escape(layer) + '/'!r}."
             )
-            if sure:
-                raise RoutingError(message)
-            # Variables given by hand (an apply() outside fit()): without their
-            # model, keras3r cannot tell a model's name (dropped on loading)
-            # from a custom layer's (kept). Say it, without stopping a training
-            # that may never be saved.
-            warnings.warn(
-                message + " (keras3r could not see the model, so this may not happen; "
-                "fit() lets it check for sure.)",
-                RoutingWarning,
-                stacklevel=4,
-            )
+            refuse(message, sure)
             return

@@ -15,16 +15,16 @@ only reports: the comparisons with the float64 references are the test's.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from driver_reports import write_report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -452,12 +452,5 @@ def run_backend() -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    result = run_backend()
-    with open(argv[1], "w", encoding="utf-8") as handle:
-        json.dump(result, handle)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    write_report(run_backend)

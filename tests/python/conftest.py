@@ -10,6 +10,12 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
+# The report helper's asserts check the driver's outcome for the test: show
+# their values in a failure, as in a test module.
+pytest.register_assert_rewrite("driver_reports")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -15,11 +15,11 @@ keras3r's path counters. It only reports: the assertions are the test's.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import numpy as np
+
+from driver_reports import write_report
 
 # Variables: a matrix whose rows a sparse gradient can skip, a vector, a scalar.
 SHAPES = [(5, 4), (4,), ()]
@@ -201,11 +201,5 @@ def scenarios() -> dict[str, Any]:
     return out
 
 
-def main(path: str) -> None:
-    report = scenarios()
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(report, handle)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1])
+    write_report(scenarios)

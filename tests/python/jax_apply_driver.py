@@ -13,14 +13,13 @@ assertions are the test's.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from backend_driver import CONFIGS
+from driver_reports import write_report
 
 SHAPES = [(30, 20), (20,), (), (7, 3, 5)]
 STEPS = 8
@@ -271,11 +270,5 @@ def scenarios() -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    with open(argv[1], "w", encoding="utf-8") as handle:
-        json.dump(scenarios(), handle)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    write_report(scenarios)

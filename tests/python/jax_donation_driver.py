@@ -15,12 +15,12 @@ are the test's.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from driver_reports import write_report
 
 SHAPES = [(64, 8), (8,), (5, 3)]
 
@@ -137,27 +137,26 @@ def held(make: Callable[[Any], Any]) -> dict[str, Any]:
 
 def nothing_held() -> dict[str, Any]:
     """Nobody keeps anything: the update must still be in place (donated)."""
-    from keras3r.compiled_apply import stats
-
     opt, variables = fresh()
-    weight, slot = variables[0], opt.variables[1]
-    # Addresses only (plain ints): no reference to the arrays themselves.
-    before = (weight.value.unsafe_buffer_pointer(), slot.value.unsafe_buffer_pointer())
-    opt.apply(grads_for(1), variables)
-    after = (weight.value.unsafe_buffer_pointer(), slot.value.unsafe_buffer_pointer())
-    return {"in_place": [a == b for a, b in zip(before, after)], "stats": stats(opt)}
+    return one_update_in_place(opt, variables)
 
 
 def read_not_held() -> dict[str, Any]:
     """Buffers that were read (which gives them a per-device view) but not kept: donated."""
     import jax
 
+    opt, variables = fresh()
+    jax.block_until_ready(variables[0].value)
+    float(np.sum(np.asarray(opt.variables[1].value)))  # a NumPy read, its result dropped
+    return one_update_in_place(opt, variables)
+
+
+def one_update_in_place(opt: Any, variables: list[Any]) -> dict[str, Any]:
+    """One update: whether the first weight's and the first slot's buffers stayed in place."""
     from keras3r.compiled_apply import stats
 
-    opt, variables = fresh()
     weight, slot = variables[0], opt.variables[1]
-    jax.block_until_ready(weight.value)
-    float(np.sum(np.asarray(slot.value)))  # a NumPy read, its result dropped
+    # Addresses only (plain ints): no reference to the arrays themselves.
     before = (weight.value.unsafe_buffer_pointer(), slot.value.unsafe_buffer_pointer())
     opt.apply(grads_for(1), variables)
     after = (weight.value.unsafe_buffer_pointer(), slot.value.unsafe_buffer_pointer())
@@ -274,11 +273,5 @@ def scenarios() -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str]) -> int:
-    with open(argv[1], "w", encoding="utf-8") as handle:
-        json.dump(scenarios(), handle)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    write_report(scenarios)

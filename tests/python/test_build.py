@@ -12,15 +12,7 @@ import keras3r
 from keras3r.build import call_for_r, keras_class
 from keras3r.checks import ArgumentError, ArgumentTypeError, Refusal
 from keras3r.spec import SPECS
-
-REQUIRED_VALUES = {
-    "initial_learning_rate": 0.1,
-    "decay_steps": 100,
-    "first_decay_steps": 100,
-    "decay_rate": 0.5,
-    "boundaries": [10, 20],
-    "values": [0.1, 0.01, 0.001],
-}
+from required_values import REQUIRED_VALUES
 
 
 def required_args(name: str) -> dict:
@@ -193,6 +185,9 @@ NONES_KERAS_TAKES = [
     ("learning_rate_schedule_inverse_time_decay", "staircase"),
     ("learning_rate_schedule_polynomial_decay", "cycle"),
     ("learning_rate_schedule_cosine_decay", "warmup_steps"),
+    ("optimizer_muon", "weight_decay"),
+    ("optimizer_muon", "adam_weight_decay"),
+    ("optimizer_lamb", "name"),
 ]
 
 

@@ -13,19 +13,15 @@ holds a plain AdamW.  No timings: bench/ measures those.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from driver_reports import run_driver
+
 pytest.importorskip("jax")
 
-HERE = Path(__file__).resolve().parent
 STEPS = 8  # jax_apply_driver.STEPS
 # Traces of one update, never one per step: a second where the first step
 # could not donate a buffer that was still read elsewhere (stock_like()'s
@@ -35,20 +31,7 @@ MOST_DONATION_PATTERNS = 2
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("jax_apply") / "report.json"
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, str(HERE / "jax_apply_driver.py"), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    assert result["backend"] == "jax"
-    return result
+    return run_driver("jax_apply_driver.py", "jax", tmp_path_factory.mktemp("jax_apply"))
 
 
 def assert_same_state(run: dict[str, Any], exact: bool = False) -> None:

@@ -15,21 +15,17 @@ first.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from driver_reports import run_driver
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
 
 from keras3r import compiled_apply_jax  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 HOLDERS = [
     "value",
     "numpy_view",
@@ -49,20 +45,7 @@ HOLDERS = [
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("jax_donation") / "report.json"
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, str(HERE / "jax_donation_driver.py"), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    assert result["backend"] == "jax"
-    return result
+    return run_driver("jax_donation_driver.py", "jax", tmp_path_factory.mktemp("jax_donation"))
 
 
 def test_every_holder_is_exercised(report: dict[str, Any]) -> None:

@@ -10,16 +10,12 @@ keras3r optimizer and a stock twin built from the same config.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from driver_reports import run_driver
 from gradient_types_driver import (
     DENSE_KINDS,
     OPTIMIZERS,
@@ -28,7 +24,6 @@ from gradient_types_driver import (
     STEPS,
 )
 
-HERE = Path(__file__).resolve().parent
 BACKENDS = ["tensorflow", "jax", "torch"]
 _REPORTS: dict[str, dict[str, Any]] = {}
 
@@ -37,20 +32,8 @@ def report_for(backend: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     """The driver's report for `backend`, run once per test session."""
     if backend not in _REPORTS:
         pytest.importorskip(backend)
-        out = tmp_path_factory.mktemp(f"gradients_{backend}") / "report.json"
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        done = subprocess.run(
-            [sys.executable, str(HERE / "gradient_types_driver.py"), str(out)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-4000:]
-        report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-        assert report["backend"] == backend
-        _REPORTS[backend] = report
+        out_dir = tmp_path_factory.mktemp(f"gradients_{backend}")
+        _REPORTS[backend] = run_driver("gradient_types_driver.py", backend, out_dir)
     return _REPORTS[backend]
 
 

@@ -32,6 +32,7 @@ import pytest
 import keras3r
 from keras3r.multi_routing import RoutingError
 from keras3r.runtime import prepare
+from resume_problem import BATCH, EPOCHS, SAMPLES, fit, mlp
 
 ROOT = Path(__file__).resolve().parents[2]
 NEWEST = ["optimizer_lamb", "optimizer_muon", "optimizer_schedule_free_adam_w"]
@@ -243,8 +244,7 @@ def test_a_model_built_inside_fits_first_step_trains(name: str) -> None:
 
 # ------------------------------------------------------------ save and load
 
-EPOCHS = 6
-SAMPLES, BATCH = 40, 8  # 5 steps an epoch: the cut falls after 15 (odd) steps
+# The model, its data and EPOCHS: resume_problem.py (15 steps, odd, before the cut).
 SETTINGS: dict[str, dict[str, Any]] = {
     "optimizer_lamb": {"learning_rate": 0.01, "weight_decay": 0.01},
     "optimizer_muon": {"learning_rate": 0.01, "exclude_layers": "out"},
@@ -265,31 +265,10 @@ def _assert_close(got: np.ndarray, want: np.ndarray, key: str = "") -> None:
     np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE * scale, err_msg=key)
 
 
-def _data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((SAMPLES, 4)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]]) + 0.1).astype("float32")
-    return x, y
-
-
 def _model(name: str) -> keras.Model:
-    keras.utils.set_random_seed(1234)
-    model = keras.Sequential(
-        [
-            keras.Input((4,)),
-            keras.layers.Dense(8, activation="tanh", name="hidden"),
-            keras.layers.Dense(1, name="out"),
-        ],
-        name="mlp",
+    return mlp(
+        lambda: getattr(keras3r, name)(**SETTINGS[name], gradient_accumulation_steps=ACCUMULATION)
     )
-    opt = getattr(keras3r, name)(**SETTINGS[name], gradient_accumulation_steps=ACCUMULATION)
-    model.compile(optimizer=opt, loss="mse")
-    return model
-
-
-def _fit(model: keras.Model, epochs: int) -> None:
-    x, y = _data()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0)
 
 
 def _state(opt: keras.optimizers.Optimizer) -> dict[str, np.ndarray]:
@@ -310,10 +289,10 @@ def test_resume_after_save_and_load_equals_uninterrupted(
     tensorflow: None, tmp_path: Path, name: str
 ) -> None:
     straight = _model(name)
-    _fit(straight, EPOCHS)
+    fit(straight, EPOCHS)
 
     first = _model(name)
-    _fit(first, EPOCHS // 2)
+    fit(first, EPOCHS // 2)
     saved = _state(first.optimizer)
     waiting = [v for k, v in saved.items() if k.endswith("gradient_accumulator")]
     assert waiting and any(np.any(a != 0) for a in waiting), "the cut splits an accumulation"
@@ -332,7 +311,7 @@ def test_resume_after_save_and_load_equals_uninterrupted(
     if name == "optimizer_schedule_free_adam_w":
         # keras3r's corrected update, as the uninterrupted run had it.
         prepare(opt)
-    _fit(resumed, EPOCHS // 2)
+    fit(resumed, EPOCHS // 2)
 
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         _assert_close(b, a)
@@ -367,7 +346,7 @@ def test_saved_models_load_without_keras3r(tensorflow: None, tmp_path: Path) -> 
     models = {}
     for name in sorted(SETTINGS):
         model = _model(name)
-        _fit(model, 1)
+        fit(model, 1)
         path = tmp_path / f"{name}.keras"
         model.save(path)
         models[str(path)] = model

@@ -30,9 +30,9 @@ import numpy as np
 import pytest
 
 import keras3r
+from resume_problem import BATCH, EPOCHS, SAMPLES, fit, mlp
 
-EPOCHS = 6
-SAMPLES, BATCH = 40, 8  # 5 steps an epoch, so 15 steps (odd) before the cut
+# The model, its data and EPOCHS: resume_problem.py (15 steps, odd, before the cut).
 ACCUMULATION = 2
 EMA_FREQUENCY = 4
 OPTIMIZER_ARGS = {
@@ -57,31 +57,8 @@ def keras_tf() -> Any:
     return keras
 
 
-def _data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((SAMPLES, 4)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]]) + 0.1).astype("float32")
-    return x, y
-
-
-def _model(keras: Any) -> Any:
-    keras.utils.set_random_seed(1234)
-    model = keras.Sequential(
-        [
-            keras.Input((4,)),
-            # Fixed names, so that variable paths agree across models and processes.
-            keras.layers.Dense(8, activation="tanh", name="hidden"),
-            keras.layers.Dense(1, name="out"),
-        ],
-        name="mlp",
-    )
-    model.compile(optimizer=keras3r.optimizer_adam_w(**OPTIMIZER_ARGS), loss="mse")
-    return model
-
-
-def _fit(model: Any, epochs: int) -> None:
-    x, y = _data()
-    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=False, verbose=0)
+def _model() -> Any:
+    return mlp(lambda: keras3r.optimizer_adam_w(**OPTIMIZER_ARGS))
 
 
 def _optimizer_state(opt: Any) -> dict[str, np.ndarray]:
@@ -105,11 +82,11 @@ def test_the_cut_is_where_the_state_is_hardest():
 
 def test_resume_after_save_and_load_equals_uninterrupted(keras_tf, tmp_path, record_property):
     keras = keras_tf
-    straight = _model(keras)
-    _fit(straight, EPOCHS)
+    straight = _model()
+    fit(straight, EPOCHS)
 
-    first = _model(keras)
-    _fit(first, EPOCHS // 2)
+    first = _model()
+    fit(first, EPOCHS // 2)
     saved_state = _optimizer_state(first.optimizer)
     accumulators = [v for k, v in saved_state.items() if k.endswith("gradient_accumulator")]
     assert accumulators and any(np.any(a != 0) for a in accumulators), (
@@ -127,7 +104,7 @@ def test_resume_after_save_and_load_equals_uninterrupted(keras_tf, tmp_path, rec
     assert list(loaded_state) == list(saved_state)
     for key, value in saved_state.items():
         np.testing.assert_array_equal(loaded_state[key], value, err_msg=key)
-    _fit(resumed, EPOCHS // 2)
+    fit(resumed, EPOCHS // 2)
 
     diffs = {}
     for i, (a, b) in enumerate(zip(straight.get_weights(), resumed.get_weights())):
@@ -173,9 +150,8 @@ print(json.dumps({
 
 
 def test_saved_model_loads_without_keras3r(keras_tf, tmp_path):
-    keras = keras_tf
-    model = _model(keras)
-    _fit(model, 1)
+    model = _model()
+    fit(model, 1)
     path = tmp_path / "model.keras"
     model.save(path)
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")

@@ -8,15 +8,7 @@ import pytest
 import keras3r
 from keras3r.spec import SPECS
 from keras3r.summary import defaults_of, summarize
-
-REQUIRED = {
-    "initial_learning_rate": 0.1,
-    "decay_steps": 100,
-    "first_decay_steps": 100,
-    "decay_rate": 0.5,
-    "boundaries": [10.0, 20.0],
-    "values": [0.1, 0.01, 0.001],
-}
+from required_values import REQUIRED_VALUES
 
 
 def test_an_optimizer_at_its_defaults_lists_no_settings() -> None:
@@ -78,8 +70,8 @@ def test_every_default_object_has_no_settings_but_its_required_ones(name: str) -
         if arg.required:
             if arg.name == "inner_optimizer":
                 required[arg.name] = keras3r.optimizer_adam()
-            elif arg.name in REQUIRED:
-                required[arg.name] = REQUIRED[arg.name]
+            elif arg.name in REQUIRED_VALUES:
+                required[arg.name] = REQUIRED_VALUES[arg.name]
             else:
                 pytest.skip(f"no value here for the required argument `{arg.name}`")
     summary = summarize(getattr(keras3r, name)(**required))

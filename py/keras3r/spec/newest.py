@@ -11,7 +11,7 @@ from __future__ import annotations
 from keras3r.checks import Boolean, Integer, PatternList, Real
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
-from keras3r.spec.optimizers import FAMILY, _examples
+from keras3r.spec.optimizers import optimizer_spec
 
 # Keras reads None as False for its on/off settings (`if self.nesterov:`), and
 # keras3 R passes NULL on as None: so do these, as the 1.1.0 family does.
@@ -31,36 +31,7 @@ _BASE_TAIL = [
 ]
 
 
-def _spec(
-    fn: str,
-    keras_class: str,
-    title: str,
-    description: str,
-    args: list[Arg],
-    references: tuple[str, ...],
-    call: tuple[str, str],
-    details: str = shared.OPTIMIZER_DETAILS,
-) -> FunctionSpec:
-    example, python_example = _examples(*call)
-    return FunctionSpec(
-        name=fn,
-        keras_class=f"optimizers.{keras_class}",
-        family=FAMILY,
-        title=title,
-        description=description,
-        args=tuple(args),
-        dots_at=len(args),  # `...` comes last
-        dots_doc=shared.DOTS_DOC,
-        value=shared.OPTIMIZER_VALUE,
-        references=references,
-        example=example,
-        python_example=python_example,
-        rules=shared.OPTIMIZER_RULES,
-        details=details,
-    )
-
-
-LAMB = _spec(
+LAMB = optimizer_spec(  # `...` comes last
     "optimizer_lamb",
     "Lamb",
     "Optimizer that implements the LAMB algorithm.",
@@ -122,7 +93,7 @@ _MUON_DEFAULTS = (
     "Keras 3.15; keras3 1.5 does not show them."
 )
 
-MUON = _spec(
+MUON = optimizer_spec(  # `...` comes last
     "optimizer_muon",
     "Muon",
     "Optimizer that implements the Muon algorithm.",
@@ -137,9 +108,9 @@ MUON = _spec(
         shared.learning_rate("0.001"),
         Arg("adam_beta_1", "0.9", shared.UNIT_OPEN, "Float. The decay rate of the running mean of the gradients (first moment) in the AdamW update. Defaults to `0.9`."),
         Arg("adam_beta_2", "0.999", shared.UNIT_OPEN, "Float. The decay rate of the running mean of the squared gradients (second moment) in the AdamW update. Defaults to `0.999`."),
-        Arg("adam_weight_decay", "0.004", shared.NON_NEGATIVE, "Float. The decoupled weight decay of the variables updated with AdamW. Defaults to `0.004`."),
+        Arg("adam_weight_decay", "0.004", shared.OPTIONAL_NON_NEGATIVE, "Float. The decoupled weight decay of the variables updated with AdamW. Defaults to `0.004`; `NULL` applies none."),
         shared.epsilon("Float. A small constant added to the root of the second moment in the AdamW update. Defaults to `1e-7`."),
-        Arg("weight_decay", "0.004", shared.NON_NEGATIVE, "Float. The decoupled weight decay of the variables that get Muon's own step (`adam_weight_decay` applies to the others). Defaults to `0.004`."),
+        Arg("weight_decay", "0.004", shared.OPTIONAL_NON_NEGATIVE, "Float. The decoupled weight decay of the variables that get Muon's own step (`adam_weight_decay` applies to the others). Defaults to `0.004`; `NULL` applies none."),
         *_BASE_TAIL,
         shared.name('"muon"'),
         Arg("exclude_layers", "NULL", PatternList(optional=True), "A character vector of regular expressions, or `NULL`. A variable whose path matches one of them (anywhere in the path) is updated with AdamW instead of Muon's step; see Details for how to write them. `NULL` excludes nothing by name."),
@@ -161,7 +132,19 @@ MUON = _spec(
     details="\n\n".join((_MUON_SPLIT, _MUON_DEFAULTS, shared.OPTIMIZER_DETAILS)),
 )
 
-SCHEDULE_FREE_ADAM_W = _spec(
+_SCHEDULE_FREE_X = (
+    "To evaluate, predict or save at the average `x`, "
+    "[schedule_free_averaged_weights()] computes it, "
+    "[swap_schedule_free_weights()] puts it in the model and `y` back, and "
+    "[callback_swap_schedule_free_weights()] makes `fit()` validate at `x`.\n\n"
+    "Keras 3.15 recovers `x` on TensorFlow and torch from a `z` it has already "
+    "moved in the same step, which drifts `x` up the gradient; on JAX it follows "
+    "the paper. The optimizer this function returns takes the paper's step on "
+    "every backend. A model saved with it and loaded without keras3r trains on "
+    "with Keras's own step."
+)
+
+SCHEDULE_FREE_ADAM_W = optimizer_spec(  # `...` comes last
     "optimizer_schedule_free_adam_w",
     "ScheduleFreeAdamW",
     "Optimizer that implements the Schedule-Free AdamW algorithm.",
@@ -189,6 +172,7 @@ SCHEDULE_FREE_ADAM_W = _spec(
         "optimizer_schedule_free_adam_w(learning_rate = 0.01)",
         "optimizer_schedule_free_adam_w(learning_rate=0.01)",
     ),
+    details="\n\n".join((_SCHEDULE_FREE_X, shared.OPTIMIZER_DETAILS)),
 )
 
 NEWEST: tuple[FunctionSpec, ...] = (LAMB, MUON, SCHEDULE_FREE_ADAM_W)

@@ -29,6 +29,38 @@ def _examples(call: str, py_call: str) -> tuple[str, str]:
     return r, py
 
 
+def optimizer_spec(
+    fn: str,
+    keras_class: str,
+    title: str,
+    description: str,
+    args: list[Arg],
+    references: tuple[str, ...],
+    call: tuple[str, str],
+    *,
+    args_after_dots: int = 0,
+    details: str = shared.OPTIMIZER_DETAILS,
+) -> FunctionSpec:
+    """An optimizer of Keras's base class; R's `...` precedes the last `args_after_dots` args."""
+    example, python_example = _examples(*call)
+    return FunctionSpec(
+        name=fn,
+        keras_class=f"optimizers.{keras_class}",
+        family=FAMILY,
+        title=title,
+        description=description,
+        args=tuple(args),
+        dots_at=len(args) - args_after_dots,
+        dots_doc=shared.DOTS_DOC,
+        value=shared.OPTIMIZER_VALUE,
+        references=references,
+        example=example,
+        python_example=python_example,
+        rules=shared.OPTIMIZER_RULES,
+        details=details,
+    )
+
+
 def _optimizer(
     fn: str,
     keras_class: str,
@@ -39,23 +71,10 @@ def _optimizer(
     references: tuple[str, ...],
     call: tuple[str, str],
 ) -> FunctionSpec:
-    args = tuple(own + tail)
-    example, python_example = _examples(*call)
-    return FunctionSpec(
-        name=fn,
-        keras_class=f"optimizers.{keras_class}",
-        family=FAMILY,
-        title=title,
-        description=description,
-        args=args,
-        dots_at=len(args) - 2,  # `...` sits before loss_scale_factor
-        dots_doc=shared.DOTS_DOC,
-        value=shared.OPTIMIZER_VALUE,
-        references=references,
-        example=example,
-        python_example=python_example,
-        rules=shared.OPTIMIZER_RULES,
-        details=shared.OPTIMIZER_DETAILS,
+    # keras3 R 1.1.0's order: `...` sits before loss_scale_factor and
+    # gradient_accumulation_steps.
+    return optimizer_spec(
+        fn, keras_class, title, description, own + tail, references, call, args_after_dots=2
     )
 
 
