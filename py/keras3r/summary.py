@@ -71,7 +71,7 @@ def defaults_of(cls: type) -> tuple[dict[str, Any], list[str]]:
 
 
 def _same(value: Any, default: Any) -> bool:
-    if default is None and isinstance(value, (list, tuple)) and not value:
+    if default is None and isinstance(value, (list, tuple, dict)) and not value:
         return True  # Keras keeps "none" of a sequence setting as an empty list
     if isinstance(value, bool) or isinstance(default, bool) or value is None or default is None:
         return value is default or (value is None and default is None) or value == default
@@ -122,14 +122,20 @@ def _learning_rate(obj: Any, depth: int) -> Any:
 def summarize(obj: Any, depth: int = 0) -> dict[str, Any]:
     """Class, name, learning rate and non-default settings of `obj`.
 
-    Returns ``{"kind": "optimizer" | "schedule", "class_name", "name",
+    Returns ``{"kind": "optimizer" | "schedule" | "object", "class_name", "name",
     "learning_rate", "settings": [[argument, value], ...]}``; a schedule has no
     learning rate of its own, and its required settings are always listed.
     """
     from keras.optimizers import Optimizer
+    from keras.optimizers.schedules import LearningRateSchedule
 
     cls = type(obj)
-    kind = "optimizer" if isinstance(obj, Optimizer) else "schedule"
+    if isinstance(obj, Optimizer):
+        kind = "optimizer"
+    elif isinstance(obj, LearningRateSchedule):
+        kind = "schedule"
+    else:
+        kind = "object"  # an OptimizerMap: neither, shown by its class
     out: dict[str, Any] = {
         "kind": kind,
         "class_name": cls.__name__,

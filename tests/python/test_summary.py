@@ -68,12 +68,17 @@ def test_every_default_object_has_no_settings_but_its_required_ones(name: str) -
     required = {}
     for arg in spec.args:
         if arg.required:
-            if arg.name == "inner_optimizer":
+            if arg.name in ("inner_optimizer", "default_optimizer"):
                 required[arg.name] = keras3r.optimizer_adam()
+            elif arg.name == "optimizer_map":
+                required[arg.name] = keras3r.optimizer_map(keras3r.optimizer_adam())
             elif arg.name in REQUIRED_VALUES:
                 required[arg.name] = REQUIRED_VALUES[arg.name]
             else:
                 pytest.skip(f"no value here for the required argument `{arg.name}`")
     summary = summarize(getattr(keras3r, name)(**required))
     assert [key for key, _ in summary["settings"]] == list(required)
-    assert summary["kind"] == ("optimizer" if spec.family == "optimizers" else "schedule")
+    if name == "optimizer_map":
+        assert summary["kind"] == "object"  # an OptimizerMap is no optimizer itself
+    else:
+        assert summary["kind"] == ("optimizer" if spec.family == "optimizers" else "schedule")
