@@ -104,13 +104,16 @@ refusal_condition <- function(refusal, fun, given) {
 }
 
 # Fills the placeholders {arg}, {value}, {true}, {false} and {null} of a
-# template; any other text in braces is left as it is.
+# template in one pass, as keras3r.checks does: `{{` and `}}` are literal
+# braces (the user's own text in a template is written so), a filled-in value
+# is never read again, and any other text in braces is left as it is.
 render_refusal <- function(template, arg, value, words) {
-  fills <- c(words, arg = arg)
+  fills <- c(words, arg = arg, `{{` = "{", `}}` = "}")
   if (!is.null(value)) fills <- c(fills, value = value)
-  for (key in names(fills)) {
-    template <- gsub(paste0("{", key, "}"), fills[[key]], template, fixed = TRUE)
-  }
+  at <- gregexpr("\\{\\{|\\}\\}|\\{(arg|value|true|false|null)\\}", template, perl = TRUE)
+  found <- regmatches(template, at)[[1]]
+  keys <- ifelse(found %in% c("{{", "}}"), found, substr(found, 2L, nchar(found) - 1L))
+  regmatches(template, at) <- list(ifelse(keys %in% names(fills), fills[keys], found))
   template
 }
 

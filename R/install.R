@@ -383,18 +383,20 @@ check_no_dots <- function(fun, ...) {
     } else {
       ""
     }
-    stop(fun, "() has no argument ", paste0("`", named, "`", collapse = ", "), hint,
-         ". Its arguments are matched by full name: ",
-         paste(setdiff(names(formals(sys.function(-1L))), "..."), collapse = ", "), ".",
-         call. = FALSE)
+    stop(argument_error(paste0(
+      fun, "() has no argument ", paste0("`", named, "`", collapse = ", "), hint,
+      ". Its arguments are matched by full name: ",
+      paste(setdiff(names(formals(sys.function(-1L))), "..."), collapse = ", "), "."
+    ), fun, argument = named[[1]]))
   }
-  stop(fun, "() takes one unnamed argument, `envname`; name the others (backend = , python = ).",
-       call. = FALSE)
+  stop(argument_error(paste0(
+    fun, "() takes one unnamed argument, `envname`; name the others (backend = , python = )."
+  ), fun))
 }
 
 check_string <- function(x, fun, arg) {
   if (!is.character(x) || length(x) != 1L || is.na(x) || !nzchar(x)) {
-    stop(fun, "(): `", arg, "` must be one non-empty string.", call. = FALSE)
+    arg_error(fun, arg, "must be one non-empty string.", value = x)
   }
   invisible(x)
 }

@@ -51,14 +51,15 @@ tensor_ops <- function(e1, e2) {
 #' @noRd
 tensor_math <- function(x, ...) {
   ops <- keras_ops()
+  # log(x, base) and round(x, digits): the second argument reaches a Math
+  # method in `...`, named or not.
+  second <- if (...length()) ..1
   if (.Generic == "log") {
-    base <- list(...)$base
-    if (is.null(base)) return(ops$log(x))
-    return(ops$divide(ops$log(x), log(base)))
+    if (is.null(second)) return(ops$log(x))
+    return(ops$divide(ops$log(x), log(second)))
   }
   if (.Generic == "round") {
-    digits <- list(...)$digits
-    return(ops$round(x, decimals = as.integer(if (is.null(digits)) 0L else digits)))
+    return(ops$round(x, decimals = as.integer(if (is.null(second)) 0L else second)))
   }
   name <- switch(.Generic,
     abs = "abs", sign = "sign", sqrt = "sqrt", floor = "floor", ceiling = "ceil",

@@ -248,10 +248,9 @@ python_origin <- function(python = NA_character_) {
   if (nzchar(Sys.getenv("RETICULATE_PYTHON"))) return("RETICULATE_PYTHON")
   env_dir <- virtualenv_dir("r-keras3r")
   if (!is.na(python)) {
-    if (dir.exists(env_dir) &&
-        startsWith(normalizePath(python, mustWork = FALSE), normalizePath(env_dir))) {
-      return("virtualenv")
-    }
+    # Python's own prefix, not the interpreter's path: a virtualenv's
+    # bin/python is a link to the Python it was made from.
+    if (python_runs_from(env_dir)) return("virtualenv")
   } else if (reticulate::virtualenv_exists("r-keras3r")) {
     return("virtualenv")
   }
@@ -361,7 +360,7 @@ python_unavailable <- function(problem) {
 #' keras3r_available()
 keras3r_available <- function(verbose = FALSE) {
   if (!isTRUE(verbose) && !isFALSE(verbose)) {
-    stop("keras3r_available(): `verbose` must be TRUE or FALSE.", call. = FALSE)
+    arg_error("keras3r_available", "verbose", "must be TRUE or FALSE.", value = verbose)
   }
   reason <- NULL
   if (is.null(.keras3r$module) && !reticulate::py_available(initialize = FALSE) &&

@@ -29,7 +29,16 @@ INT64_MAX = 2**63 - 1
 
 # The words a refusal may use that each language spells its own way.
 PYTHON_WORDS = {"true": "True", "false": "False", "null": "None"}
-_PLACEHOLDER = re.compile(r"\{(arg|value|true|false|null)\}")
+# `{{` and `}}` stand for a literal brace: text the user wrote (a pattern, a
+# regular-expression error) is put into a template through _literal(), so
+# that a `{null}` inside it is never taken for a placeholder.
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(arg|value|true|false|null)\}")
+_BRACES = {"{{": "{", "}}": "}"}
+
+
+def _literal(text: str) -> str:
+    """`text` as it must stand in a refusal's template to be shown as it is."""
+    return text.replace("{", "{{").replace("}", "}}")
 _FIRST_NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_.]*)")
 
 
@@ -82,7 +91,9 @@ class Refusal(Exception):
         fills = dict(words, arg=name)
         if self.has_value:
             fills["value"] = spell(self.value)
-        body = _PLACEHOLDER.sub(lambda m: fills.get(m.group(1), m.group(0)), self.template)
+        body = _PLACEHOLDER.sub(
+            lambda m: _BRACES.get(m.group(0)) or fills.get(m.group(1), m.group(0)), self.template
+        )
         return f"{self.function}(): {body}" if self.function else body
 
     def _copy(self, **changes: Any) -> Refusal:
@@ -420,7 +431,9 @@ class PatternList(Check):
         try:
             re.compile(item)
         except re.error as error:
-            template = f"`{{arg}}` is not a valid regular expression ({error}): {{value}}."
+            template = (
+                f"`{{arg}}` is not a valid regular expression ({_literal(str(error))}): {{value}}."
+            )
             raise refuse(ArgumentError, template, name, item) from None
         return str(item)
 
@@ -430,10 +443,10 @@ class UnsavableOptimizerWarning(UserWarning):
 
 
 def _quoted(pattern: str) -> str:
-    """A pattern in double quotes, as both R and Python write a string."""
+    """A pattern in double quotes, as both R and Python write a string, for a template."""
     import json
 
-    return json.dumps(pattern)
+    return _literal(json.dumps(pattern))
 
 
 def _routing_target(opt: Any, name: str, where: str | None) -> Any:
@@ -451,7 +464,7 @@ def _routing_target(opt: Any, name: str, where: str | None) -> Any:
         raise refuse(
             ArgumentTypeError,
             f"`{{arg}}`: {where} must be a Keras optimizer, such as optimizer_adam(), "
-            f"not {_describe(opt)}.",
+            f"not {_literal(_describe(opt))}.",
             name,
         )
     where = where or "the optimizer"
@@ -515,7 +528,7 @@ class OptimizerPatterns(Check):
                 raise refuse(
                     ArgumentTypeError,
                     "`{arg}`: every element must be named by a pattern of variable "
-                    f"paths (a non-empty string), not {_describe(pattern)}.",
+                    f"paths (a non-empty string), not {_literal(_describe(pattern))}.",
                     name,
                 )
             try:
@@ -524,7 +537,7 @@ class OptimizerPatterns(Check):
                 raise refuse(
                     ArgumentError,
                     f"`{{arg}}`: the pattern {_quoted(pattern)} is not a valid regular "
-                    f"expression ({error}).",
+                    f"expression ({_literal(str(error))}).",
                     name,
                 ) from None
             patterns[pattern] = _routing_target(

@@ -365,3 +365,11 @@ def test_map_refuses(keras: Any) -> None:
         given = {"default_optimizer": sgd, **kwargs}
         with pytest.raises(error, match=words):
             keras3r.optimizer_map(**given)
+
+
+def test_user_text_in_a_refusal_is_shown_as_written():
+    # A pattern is the user's own text: braces in it are no placeholders.
+    with pytest.raises(ArgumentError) as caught:
+        keras3r.optimizer_map(keras3r.optimizer_sgd(), {"a{null}(": keras3r.optimizer_adam()})
+    assert '"a{null}("' in str(caught.value)
+    assert "None" not in str(caught.value)

@@ -5,6 +5,21 @@ expect_refused <- function(expr, pattern) {
   expect_error(expr, pattern, fixed = TRUE)
 }
 
+test_that("refused set-up arguments are keras3r_argument_error conditions, as elsewhere", {
+  refusal <- function(expr) tryCatch(expr, keras3r_argument_error = function(e) e)
+  e <- refusal(install_keras3r(python_package = "/src/keras3r"))
+  expect_s3_class(e, "keras3r_argument_error")
+  expect_identical(e$argument, "python_package")
+  e <- refusal(install_keras3r(python = c("a", "b")))
+  expect_s3_class(e, "keras3r_argument_error")
+  expect_identical(e$value, c("a", "b"))
+  expect_s3_class(refusal(uninstall_keras3r(NA_character_)), "keras3r_argument_error")
+  e <- refusal(keras3r_available("yes"))
+  expect_s3_class(e, "keras3r_argument_error")
+  expect_match(conditionMessage(e), "keras3r_available(): `verbose` must be TRUE or FALSE.",
+               fixed = TRUE)
+})
+
 test_that("install_keras3r() matches its arguments by full name only", {
   expect_identical(names(formals(install_keras3r)), c("envname", "...", "backend", "python"))
   # Each of these is refused before anything is made.

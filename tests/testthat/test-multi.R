@@ -135,3 +135,13 @@ test_that("trained in R, saved and loaded, a multi optimizer continues as if nev
   }
   expect_gt(max(abs(straight$get_weights()[[1]] - first$get_weights()[[1]])), 1e-3)
 })
+
+test_that("a pattern's own braces reach R as written", {
+  e <- tryCatch(
+    optimizer_map(optimizer_sgd(), list("a{null}(" = optimizer_adam())),
+    keras3r_argument_error = function(e) e
+  )
+  expect_s3_class(e, "keras3r_argument_error")
+  expect_match(conditionMessage(e), "\"a{null}(\"", fixed = TRUE)
+  expect_false(grepl("NULL|None", conditionMessage(e)))
+})
