@@ -1,11 +1,13 @@
 # keras3r: one repository, a Python package and an R package.
 #
 #   make demo      train a small model from R and from Python, render the docs
-#   make test      every test: ruff, pytest, testthat, R CMD check, and a new R
-#                  user's install from the tarball (test-install: needs PyPI)
+#   make test      every test: ruff, pytest, the wheel in a Python user's
+#                  environment (.venv-user: NumPy 2, test-python-user), testthat,
+#                  R CMD check, and a new R user's install from the tarball
+#                  (test-install: needs PyPI)
 #
 # Both set up what they need on a fresh Debian machine (apt, .venv, the R
-# package) and say nothing about set-up once it is done.
+# package; make test also .venv-user) and say nothing about set-up once it is done.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -37,7 +39,7 @@ PRUNE_INST_PY = find inst/python -name __pycache__ -prune -exec rm -rf {} +; \
 	find inst/python -type d -empty -delete
 
 .PHONY: setup demo test test-python test-r test-install check lint generate tether docs bench clean \
-	inst-python tarball test-keras-suite test-keras-suite-stock
+	inst-python tarball test-keras-suite test-keras-suite-stock test-python-user
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/rpkg
 
@@ -106,14 +108,25 @@ docs: setup
 	  >$(BUILD)/site.log 2>&1 || { cat $(BUILD)/site.log; exit 1; }
 	@echo "docs: reference site in build/site/index.html (log: build/site.log)"
 
+# --no-cache: ruff would otherwise leave a .ruff_cache folder in the checkout.
 lint: $(STAMPS)/venv
-	@$(PY) -m ruff check py tools tests/python tests/keras_suite bench examples
+	@$(PY) -m ruff check --no-cache py tools tests/python tests/keras_suite bench examples
 	@echo "ruff: clean"
 
-# Two pytest processes: R embedded through rpy2 must not share one with the
-# rest of the suite (tests/python/with_r/conftest.py says why).
+# Four pytest processes: R embedded through rpy2 must not share one with the
+# rest of the suite (tests/python/with_r/conftest.py says why), and Keras
+# picks its backend once per process: with_jax and with_torch hold the tests
+# of keras3r on JAX and on torch, and the modules of EVERY_BACKEND_TESTS run
+# in the TensorFlow process and again in those two. Measurements go to a
+# temporary directory (KERAS3R_FIGURES=dir keeps them; tests/python/conftest.py).
+EVERY_BACKEND_TESTS := test_reference_updates.py test_schedule_free_weights.py
 test-python: setup
-	@$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/with_r
+	@$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/with_r \
+	  --ignore=tests/python/with_jax --ignore=tests/python/with_torch
+	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_jax \
+	  $(addprefix tests/python/,$(EVERY_BACKEND_TESTS))
+	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_torch \
+	  $(addprefix tests/python/,$(EVERY_BACKEND_TESTS))
 	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_r
 
 # Keras's own optimizer, trainer, saving and model tests (shipped in the keras
@@ -129,6 +142,71 @@ test-keras-suite: setup
 test-keras-suite-stock: setup
 	@for backend in $(KERAS_SUITE_BACKENDS); do \
 	  $(PY) tests/keras_suite/run.py $$backend --stock || exit 1; done
+
+# A second environment, as a Python user has it: .venv-user holds the newest
+# NumPy 2, Keras, TensorFlow (CPU) and jax that the package index serves
+# (unpinned on purpose: a new release shows up here first; `rm .stamps/venv-user`
+# upgrades them), torch's CPU build (as in requirements-dev.txt: PyPI's Linux
+# torch brings CUDA) for the tests that compare backends, and keras3r itself
+# from a wheel built from this checkout, never py/ (test_packaging.py's last
+# test proves it where KERAS3R_INSTALLED_WHEEL=1).
+VENV_USER := $(CURDIR)/.venv-user
+PY_USER := $(VENV_USER)/bin/python
+USER_PACKAGES := "numpy>=2" keras tensorflow-cpu "jax[cpu]" torch==2.13.0 pytest hypothesis
+# The Python tests that need no R (no rpy2, no Rscript, no chromium, no
+# tools/ that put py/ on the path): building and checking arguments, the
+# private-API probes, the float64 reference maths on every backend, the
+# compiled updates on TensorFlow and JAX (buffer donation included), every
+# kind of gradient (NumPy arrays of several dtypes among them, where NumPy 2
+# promotes differently), and saving and loading. Left out for time: the
+# property tests (thousands of hypothesis calls), two-device training, long
+# sessions' memory, shared compiled updates, torch's fused kernels and the
+# R-facing summaries; test_drift, test_docs and test_tether are about this
+# checkout's sources and Rd pages, not about the environment.
+USER_TESTS := test_build.py test_signatures.py test_compat.py test_reference_updates.py \
+	test_compiled_apply.py test_gradient_types.py test_state.py \
+	test_multi.py test_newest_optimizers.py test_schedule_free_weights.py \
+	test_packaging.py::test_keras3r_is_imported_from_where_this_environment_installed_it
+# On JAX and torch, a pytest process each (Keras picks its backend once per process).
+USER_TESTS_JAX := with_jax/test_compiled_apply.py with_jax/test_donation.py \
+	with_jax/test_gradient_types.py $(EVERY_BACKEND_TESTS)
+USER_TESTS_TORCH := with_torch/test_instance.py $(EVERY_BACKEND_TESTS)
+# Keras's own suite on JAX alone here: .venv-user's jax is the newest, far
+# past the .venv's 0.7.1 (which numpy<2 holds back), while its TensorFlow and
+# Keras are the .venv's releases, whose suite test-keras-suite runs (it passed
+# here with NumPy 2 too, in 3.5 more minutes: not worth it in every run).
+USER_SUITE_BACKENDS := jax
+
+$(STAMPS)/venv-user: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@echo "setup: building .venv-user (NumPy 2, the newest Keras, TensorFlow and JAX)"
+	@test -x $(PY_USER) || python3 -m venv $(VENV_USER)
+	@$(PY_USER) -m pip install -q --disable-pip-version-check --upgrade $(USER_PACKAGES) 2>&1 \
+	  | grep -v "^WARNING: Location" || true
+	@$(PY_USER) -c "import numpy, keras, tensorflow, jax, torch, pytest, hypothesis" 2>/dev/null \
+	  || { echo "setup: .venv-user is incomplete"; exit 1; }
+	@touch $@
+
+test-python-user: $(STAMPS)/venv $(STAMPS)/venv-user
+	@rm -rf $(BUILD)/wheel && mkdir -p $(BUILD)/wheel
+	@$(PY) -m build --no-isolation --outdir $(BUILD)/wheel . >$(BUILD)/wheel/build.log 2>&1 \
+	  || { cat $(BUILD)/wheel/build.log; exit 1; }
+	@$(PY_USER) -m pip uninstall -q -y keras3r 2>/dev/null || true
+	@$(PY_USER) -m pip install -q --disable-pip-version-check $(BUILD)/wheel/keras3r-*.whl 2>&1 \
+	  | grep -v "^WARNING: Location" || true
+	@$(PY_USER) -m pip check >/dev/null || { $(PY_USER) -m pip check; exit 1; }
+	@$(PY_USER) -c "import keras3r, numpy, keras, tensorflow, jax, torch; \
+	  print('.venv-user: keras3r', keras3r.__version__, 'from', keras3r.__file__); \
+	  print('  NumPy', numpy.__version__, '| Keras', keras.__version__, \
+	  '| TensorFlow', tensorflow.__version__, '| jax', jax.__version__, '| torch', torch.__version__)"
+	@KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
+	  $(addprefix tests/python/,$(USER_TESTS))
+	@KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
+	  $(addprefix tests/python/,$(USER_TESTS_JAX))
+	@KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
+	  $(addprefix tests/python/,$(USER_TESTS_TORCH))
+	@for backend in $(USER_SUITE_BACKENDS); do \
+	  $(PY_USER) tests/keras_suite/run.py $$backend || exit 1; done
 
 test-r: setup
 	@Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
@@ -152,7 +230,7 @@ check: tarball
 # it applies .Rbuildignore, so it builds from a copy without the .venv.
 tarball: setup inst-python
 	@rm -rf $(BUILD)/tarball $(BUILD)/keras3r_*.tar.gz && mkdir -p $(BUILD)/tarball/src
-	@tar -C $(CURDIR) --exclude=./.venv --exclude=./.git --exclude=./build \
+	@tar -C $(CURDIR) --exclude=./.venv --exclude=./.venv-user --exclude=./.git --exclude=./build \
 	  --exclude=./.stamps --exclude=__pycache__ -cf - . | tar -C $(BUILD)/tarball/src -xf -
 	@cd $(BUILD)/tarball && R CMD build src >build.log 2>&1 || { cat build.log; exit 1; }
 	@mv $(BUILD)/tarball/keras3r_*.tar.gz $(BUILD)/ && rm -rf $(BUILD)/tarball/src
@@ -167,12 +245,14 @@ tarball: setup inst-python
 test-install: tarball
 	@tests/install/run.sh $(BUILD)/install-session.txt $$(ls $(BUILD)/keras3r_*.tar.gz)
 
-test: setup lint test-python test-keras-suite test-r check test-install
+test: setup lint test-python test-keras-suite test-python-user test-r check test-install
 
 bench: setup
 	@$(PY) bench/bench_adamw.py
 	@$(PY) bench/bench_adamw_jax.py
 	@Rscript bench/bench_apply.R
+	@$(PY) bench/bench_sweep.py
+	@$(PY) bench/bench_matrix.py
 
 clean:
 	rm -rf $(BUILD) $(STAMPS)

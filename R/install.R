@@ -150,6 +150,9 @@ keras3r_requirements <- function(backend = "tensorflow", declared = FALSE) {
     torch = "torch",
     stop("unknown backend: ", backend, call. = FALSE)
   )
+  # The NumPy pin is R's alone: reticulate 1.28 (Debian 12's) cannot convert R
+  # arrays for NumPy 2, and this environment is the one R runs. keras3r's
+  # Python package itself allows NumPy 2 (pyproject.toml).
   c("keras>=3.5", backend_package, if (!declared) "numpy<2")
 }
 

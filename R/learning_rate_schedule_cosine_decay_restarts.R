@@ -33,11 +33,13 @@
 #' @concept learning rate schedules
 #' @export
 #' @examplesIf keras3r_available()
-#' schedule <- learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps = 400)
+#' lr <- learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps = 400)
+#' lr  # its class and settings
 #' py_float <- reticulate::import_builtins()$float
 #' # the rate at steps 0, 500 and 1000
-#' sapply(c(0, 500, 1000), function(step) py_float(schedule(step)))
-#' opt <- optimizer_sgd(learning_rate = schedule)
+#' round(sapply(c(0, 500, 1000), function(step) py_float(lr(step))), 6)
+#' opt <- optimizer_sgd(learning_rate = lr)
+#' py_float(opt$learning_rate)  # the rate of its first step
 learning_rate_schedule_cosine_decay_restarts <- function(
   initial_learning_rate,
   first_decay_steps,

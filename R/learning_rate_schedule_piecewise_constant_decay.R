@@ -24,11 +24,13 @@
 #' @concept learning rate schedules
 #' @export
 #' @examplesIf keras3r_available()
-#' schedule <- learning_rate_schedule_piecewise_constant_decay(c(300, 600), c(0.1, 0.01, 0.001))
+#' lr <- learning_rate_schedule_piecewise_constant_decay(c(300, 600), c(0.1, 0.01, 0.001))
+#' lr  # its class and settings
 #' py_float <- reticulate::import_builtins()$float
 #' # the rate at steps 0, 500 and 1000
-#' sapply(c(0, 500, 1000), function(step) py_float(schedule(step)))
-#' opt <- optimizer_sgd(learning_rate = schedule)
+#' round(sapply(c(0, 500, 1000), function(step) py_float(lr(step))), 6)
+#' opt <- optimizer_sgd(learning_rate = lr)
+#' py_float(opt$learning_rate)  # the rate of its first step
 learning_rate_schedule_piecewise_constant_decay <- function(
   boundaries,
   values,

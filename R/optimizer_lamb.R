@@ -11,14 +11,14 @@
 #'
 #' @details
 #' A function given as `learning_rate` is called by Keras, in Python, whenever
-#' the rate is needed. An R function is reached through reticulate, at about 10
-#' microseconds a call, and only on the main R thread: Keras can call it on every
-#' step only when the steps run eagerly (`compile(run_eagerly = TRUE)`, or
-#' `optimizer$apply()` called from R). A compiled step, the default of `fit()`,
-#' would call it once and keep that first value for ever, so keras3r stops such a
-#' step with an error instead. Eager steps are several times slower than compiled
-#' ones; for a rate that changes with the step, a `learning_rate_schedule_*()`
-#' runs inside the compiled step at no extra cost.
+#' the rate is needed. An R function is reached through reticulate, and only on
+#' the main R thread: Keras can call it on every step only when the steps run
+#' eagerly (`compile(run_eagerly = TRUE)`, or `optimizer$apply()` called from R).
+#' A compiled step, the default of `fit()`, would call it once and keep that
+#' first value for ever, so keras3r stops such a step with an error instead.
+#' Eager steps are slower than compiled ones; for a rate that changes with the
+#' step, a `learning_rate_schedule_*()` runs inside the compiled step at no extra
+#' cost.
 #'
 #' With `gradient_accumulation_steps`, two step counts differ. A learning-rate
 #' schedule is called with the number of batches seen: every call of
@@ -104,10 +104,11 @@
 #' @export
 #' @examplesIf keras3r_available()
 #' opt <- optimizer_lamb(learning_rate = 0.01)
+#' opt  # its class, name, learning rate and settings
 #' keras <- reticulate::import("keras")
 #' w <- keras$Variable(c(1, 2, 3))
 #' opt$apply(list(keras$ops$ones(3L)), list(w))  # one update step
-#' as.numeric(keras$ops$convert_to_numpy(w))
+#' round(as.numeric(keras$ops$convert_to_numpy(w)), 4)  # the weights after it
 optimizer_lamb <- function(
   learning_rate = 0.001,
   beta_1 = 0.9,

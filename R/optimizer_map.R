@@ -39,9 +39,9 @@
 #' multi optimizer.
 #' @param optimizer_map A named list of optimizers, or `NULL`. Each name is a
 #' regular expression that a variable's whole path must match (see Details), and
-#' each element the optimizer for the variables it matches. A dict in Python. The
-#' same optimizer may appear under several patterns. Loss-scale and multi
-#' optimizers cannot be elements. Defaults to `NULL`, no patterns.
+#' each element the optimizer for the variables it matches. The same optimizer
+#' may appear under several patterns. Loss-scale and multi optimizers cannot be
+#' elements. Defaults to `NULL`, no patterns.
 #'
 #' @returns An `OptimizerMap` instance, for [optimizer_multi()].
 #'

@@ -37,14 +37,19 @@
 #'
 #' A multi optimizer has no learning rate of its own: Keras raises an error when
 #' `opt$learning_rate` is read or set. Each optimizer in `opt$optimizers` has its
-#' own, and printing the multi optimizer in R lists them with their patterns.
+#' own.
+#'
+#' Printing a multi optimizer lists its optimizers with their patterns and
+#' learning rates.
 #'
 #' A function given as `optimizer_map` is called once per variable, when the
-#' optimizer is built, and must return the variable's optimizer; an R function
-#' works too, as it runs on R's own thread before the first step. Keras cannot
+#' optimizer is built, and must return the variable's optimizer. Keras cannot
 #' write a function into a model file, so keras3r warns at the call that such a
 #' model cannot be saved and loaded; use `optimizer_map()` for a model that you
 #' will save.
+#'
+#' An R function works as `optimizer_map` too: it is called when the optimizer is
+#' built, before the first step, and so on R's own thread.
 #'
 #' @param optimizer_map An optimizer map from [optimizer_map()], or a function
 #' that takes a variable and returns its optimizer (which cannot be saved: see

@@ -3,8 +3,8 @@
 The companion of bench_adamw.py (TensorFlow, CPU) for the same figures on JAX:
 what the update costs, in time and in bytes per parameter, on the JAX backend,
 and what share of the device's memory bandwidth that is. Runs wherever JAX
-runs: this project's CPUs (`make bench`) and the lent GPU machine, which has
-JAX and torch but no TensorFlow.
+runs, CPU (`make bench`) or GPU, and needs no TensorFlow: a GPU machine with
+only JAX (and torch, for its figure) installed will do.
 
 Per shape it times one update step of
   * keras3r.optimizer_adam_w driven eagerly (`opt.apply(grads, vars)` in a
@@ -44,7 +44,13 @@ import numpy as np  # noqa: E402
 
 import keras3r  # noqa: E402
 from hlo_traffic import hlo_traffic_bytes  # noqa: E402
+from keras3r import compiled_apply  # noqa: E402
 from keras3r.compiled_apply import compiled_hlo, stats  # noqa: E402
+
+# The compiled update and its first step's cost are measured here: compile on
+# the first call (keras3r otherwise runs a new structure's first calls on
+# Keras's path; bench_sweep.py measures those first steps).
+compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
 
 try:
     import torch

@@ -329,9 +329,9 @@ class LearningRate(Check):
                     name,
                     value,
                 )
-            from keras3r.host_rate import guard_rate_function
-
-            return guard_rate_function(value)
+            # keras3r.runtime.prepare guards it against a compiled step on
+            # the optimizer built from it.
+            return value
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"
         return Real(low=0.0).coerce_present(_as_real(value, name, what), name)
 

@@ -1,4 +1,4 @@
-"""Every private Keras, TensorFlow and JAX name that keras3r uses, in one place.
+"""Every private Keras, TensorFlow, JAX and torch name that keras3r uses, in one place.
 
 keras3r reaches past the public APIs where they offer no way to do what it
 must (wrap the step where Keras clips gradients, tell whether JAX is
@@ -36,7 +36,8 @@ PRIVATE_APIS: dict[str, str] = {
     ),
     "jax.live_arrays newest first": (
         "compiled_apply_jax: only arrays younger than the ones to donate are searched "
-        "for aliases; checked on every call, else every live array is searched"
+        "for aliases; checked on every call, else (and where an array on one device is "
+        "its own view, as in newer JAX) every live array is searched"
     ),
     "keras.Variable._value": (
         "compiled_apply_jax._read: the stored array, without value's autocast lookups; "
@@ -52,7 +53,8 @@ PRIVATE_APIS: dict[str, str] = {
     ),
     "keras.optimizers.Optimizer._learning_rate": (
         "compiled_apply: a learning-rate function keeps Keras's path, and a new rate "
-        "object a new trace; if missing, only the public `learning_rate` is seen"
+        "object a new trace; host_rate: its guard replaces the function without calling "
+        "it; if missing, only the public `learning_rate` is seen and set"
     ),
     "keras.optimizers.Optimizer._distribution_strategy": (
         "compiled_apply (TensorFlow): an optimizer built under several replicas keeps "
@@ -94,8 +96,41 @@ PRIVATE_APIS: dict[str, str] = {
         "compiled_apply: a cheap cache key; if missing, `tuple(tensor.shape)`"
     ),
     "tensorflow.ConcreteFunction._call_flat": (
-        "compiled_apply: call a traced update without re-checking its arguments; "
-        "if missing or changed, the public call"
+        "compiled_apply: call a traced update without re-checking its arguments, and "
+        "with another optimizer's variables in the captured ones' places (one update "
+        "per structure); if missing or changed, the public call and one update per "
+        "optimizer"
+    ),
+    "keras.optimizers.Optimizer._backend_update_step": (
+        "fused_torch: the layer of apply() that gets the clipped, unscaled, accumulated "
+        "gradients after weight decay; if missing, Keras's path on torch"
+    ),
+    "keras.optimizers.Adam._velocity_hats": (
+        "fused_torch: AMSGrad's running maximum, one per variable; if missing, an "
+        "AMSGrad optimizer keeps Keras's path on torch"
+    ),
+    "keras.optimizers.Adagrad._accumulators": (
+        "fused_torch: Adagrad's sums of squares; if missing, Keras's path on torch"
+    ),
+    "keras.optimizers.Optimizer._apply_weight_decay": (
+        "fused_torch: Keras's decoupled weight decay on torch, done with the same op on "
+        "the variables it chose once; if missing, Keras's own"
+    ),
+    "keras.optimizers.Optimizer._use_weight_decay": (
+        "fused_torch: Keras's own choice of the variables that decay; no fallback "
+        "(raises), read only where _apply_weight_decay exists"
+    ),
+    "torch._fused_adam_": (
+        "fused_torch: Adam and AdamW in one fused kernel, fed Keras's own step size "
+        "(an infinite step count turns off the kernel's bias correction); if missing, "
+        "Keras's path"
+    ),
+    "torch._fused_sgd_": (
+        "fused_torch: SGD in one fused kernel; if missing, Keras's path"
+    ),
+    "torch._foreach_ in-place ops": (
+        "fused_torch: Adagrad in place (addcmul_, add, sqrt_, addcdiv_); if one is "
+        "missing, Keras's path"
     ),
 }
 
@@ -108,6 +143,10 @@ LEARNING_RATE = "_learning_rate"
 TRAINABLE_VARIABLES = "_trainable_variables"
 DISTRIBUTION_STRATEGY = "_distribution_strategy"
 OPTIMIZER_MAP = "_optimizer_map"
+
+# Keras's private optimizer method that keras3r replaces on a torch instance.
+BACKEND_UPDATE_STEP = "_backend_update_step"
+APPLY_WEIGHT_DECAY = "_apply_weight_decay"
 
 
 # --- Keras ------------------------------------------------------------------------
@@ -133,6 +172,19 @@ def built_variables(optimizer: Any) -> Sequence[Any] | None:
 def learning_rate_object(optimizer: Any) -> Any:
     """The learning rate as given (a variable, a schedule or a function), not its value."""
     return getattr(optimizer, LEARNING_RATE, None)
+
+
+def replace_learning_rate_function(optimizer: Any, function: Any) -> None:
+    """Put `function` where the optimizer keeps its learning-rate function.
+
+    The public `learning_rate` setter goes through TF's attribute tracking,
+    which reads the old value first, and reading a function's value calls it:
+    one call the user's function would see that stock Keras never makes.
+    """
+    if hasattr(optimizer, LEARNING_RATE):
+        setattr(optimizer, LEARNING_RATE, function)
+    else:
+        optimizer.learning_rate = function
 
 
 def distribution_strategy(optimizer: Any) -> Any:
@@ -176,6 +228,23 @@ def muon_uses_adamw(optimizer: Any, variable: Any) -> bool:
     """Keras's own rule: whether Muon updates `variable` with its AdamW step."""
     api = "keras.optimizers.Muon._should_use_adamw"
     return bool(_required(optimizer, "_should_use_adamw", api)(variable))
+
+
+def per_variable_choices(optimizer: Any, variables: Sequence[Any]) -> tuple[bool, ...]:
+    """The choices an optimizer makes per variable from its path (Muon's), else ().
+
+    A trace bakes them in, so two optimizers share a compiled update only
+    where they agree on them.
+    """
+    if not hasattr(optimizer, "_should_use_adamw"):
+        return ()
+    return tuple(muon_uses_adamw(optimizer, v) for v in variables)
+
+
+def uses_weight_decay(optimizer: Any, variable: Any) -> bool:
+    """Keras's own rule: whether `variable` gets the optimizer's weight decay."""
+    api = "keras.optimizers.Optimizer._use_weight_decay"
+    return bool(_required(optimizer, "_use_weight_decay", api)(variable))
 
 
 def has_clip_hooks(optimizer: Any) -> bool:
@@ -255,18 +324,19 @@ def tf_made_in_a_trace(variable: Any) -> bool:
 
 
 def tf_shapes(tensors: Sequence[Any]) -> tuple[Any, ...]:
-    """Dtypes and shapes of eager tensors; `_shape_tuple` is 4x cheaper than `.shape`."""
+    """Dtypes and shapes of eager tensors (`_shape_tuple` builds no TensorShape; `.shape` does)."""
     try:
         return tuple((t.dtype, t._shape_tuple()) for t in tensors)
     except AttributeError:
         return tuple((t.dtype, tuple(t.shape)) for t in tensors)
 
 
-def tf_flat_caller(concrete: Any) -> Callable[[list[Any]], Any] | None:
-    """`concrete`'s flat call on a list of tensors, or None where it changed.
+def tf_flat_call(concrete: Any) -> Callable[[list[Any], Sequence[Any]], Any] | None:
+    """`concrete`'s flat call `(tensors, captured_inputs)`, or None where it changed.
 
-    The public `concrete(*tensors)` re-checks every argument against the
-    traced signature (about 10 us a tensor).
+    The captured inputs are passed on each call: the same trace runs with
+    other variables of the same dtypes and shapes in the captured ones'
+    places (compiled_apply's shared updates).
     """
     flat = getattr(concrete, "_call_flat", None)
     try:
@@ -275,5 +345,48 @@ def tf_flat_caller(concrete: Any) -> Callable[[list[Any]], Any] | None:
         parameters = []
     if parameters != ["tensor_inputs", "captured_inputs"]:
         return None
+    return flat  # type: ignore[no-any-return]
+
+
+def tf_flat_caller(concrete: Any) -> Callable[[list[Any]], Any] | None:
+    """`concrete`'s flat call on a list of tensors, or None where it changed.
+
+    The public `concrete(*tensors)` re-checks every argument against the
+    traced signature, on every call and for every tensor.
+    """
+    flat = tf_flat_call(concrete)
+    if flat is None:
+        return None
     captured = concrete.captured_inputs
     return lambda tensors: flat(tensors, captured)
+
+
+# --- torch ------------------------------------------------------------------------
+
+
+def torch_fused_kernel(name: str) -> Callable[..., Any] | None:
+    """torch's fused multi-tensor optimizer kernel `torch._fused_<name>_`, or None.
+
+    Looked up on every call (a dict lookup), so that a test's spy on the torch
+    attribute sees the calls.
+    """
+    import torch
+
+    return getattr(torch, f"_fused_{name}_", None)
+
+
+def torch_foreach(name: str) -> Callable[..., Any] | None:
+    """torch's multi-tensor op `torch._foreach_<name>`, or None where it is gone."""
+    import torch
+
+    return getattr(torch, f"_foreach_{name}", None)
+
+
+def amsgrad_maxima(optimizer: Any) -> list[Any] | None:
+    """An AMSGrad Adam's running maxima of the second moments, or None if gone."""
+    return getattr(optimizer, "_velocity_hats", None)
+
+
+def adagrad_accumulators(optimizer: Any) -> list[Any] | None:
+    """Adagrad's per-variable sums of squared gradients, or None if gone."""
+    return getattr(optimizer, "_accumulators", None)

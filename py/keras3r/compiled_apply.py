@@ -28,6 +28,16 @@ builds them, so that none is created inside the function.  Python settings
 part of the key: changing one compiles a new update instead of silently
 using the old value.
 
+One compile per structure, not per optimizer: R users build model after
+model in one session (sweeps, cross-validation folds). Optimizers of one
+structure (`structure`: class, settings, learning rate, what Keras reads
+from each variable, slot layout) run the same traced function, each handing
+its own variables' handles in place of the captured ones (`_SharedTrace`),
+so a new optimizer like one seen before traces and compiles nothing, and
+TF's XLA cache (never emptied) holds one executable per structure. A new
+structure's first calls run on Keras's path (KERAS_CALLS_BEFORE_COMPILING):
+compiling pays for itself only after several steps.
+
 Inside a plain `tf.function` (a custom training step without
 `jit_compile`, or `fit(jit_compile=False)`), the same Keras `apply` becomes an
 XLA function nested in the user's graph, traced once per trace of that graph.
@@ -47,19 +57,26 @@ When Keras's path is kept, unchanged:
 
 Memory: XLA updates the variables in place (measured: the transient memory
 of a step does not grow with the parameter count, whereas stock eager Keras
-holds temporaries the size of a variable), and the cache holds only compiled
-code plus references to variables the optimizer already references.
+holds temporaries the size of a variable). An optimizer's own cache lives in
+its instance dict and goes with it (the bound `apply` is a reference cycle,
+which the garbage collector frees); the process-wide cache of shared updates
+holds at most _MAX_SHARED traced functions and no optimizer or variable
+(tests/python/test_long_sessions.py measures what a dropped optimizer
+leaves, against stock Keras).
 
 The class stays the Keras class and `get_config()` stays Keras's: the new
 `apply` is a method bound on the instance (`types.MethodType`) and the state
 sits in the instance dict, outside Keras and TF tracking, so a saved file is a
 plain optimizer.  On JAX an eager `apply` gets the same treatment through
-`jax.jit` (keras3r.compiled_apply_jax); on torch nothing is changed.
+`jax.jit` (keras3r.compiled_apply_jax); on torch the update itself goes
+through torch's fused kernels instead (keras3r.fused_torch).
 """
 
 from __future__ import annotations
 
+import math
 import re
+import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -80,6 +97,34 @@ _MAX_ENTRIES = 8
 # Cache value for a key whose update could not be compiled: run Keras's path.
 _KERAS_PATH = object()
 
+# Compiled updates shared between optimizers of one structure (see
+# `structure`), process-wide, the least recently used dropped first.  A sweep
+# of models of one shape (cross-validation folds, a grid of learning rates)
+# then compiles once, and TensorFlow's XLA cache, which keeps every function
+# it compiled for the life of the process, gets one executable per structure
+# instead of one per optimizer.  Each entry holds compiled code and, on
+# TensorFlow, the traced graph; the optimizer it was traced with is not
+# kept (its closure is emptied after tracing), so an entry pins no optimizer
+# and no variable's memory.  At most _MAX_SHARED structures are kept.
+_MAX_SHARED = 16
+_SHARED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+# Compiling pays for itself only after some steps: on this project's 2 CPUs
+# (bench/bench_sweep.py, first steps of a new optimizer) a first trace and
+# compile cost 7 to 27 of Keras's eager steps on TensorFlow (a 16-32-1 MLP
+# 0.19 s against 0.007 s a step; 8M parameters in 16 variables 0.36 s
+# against 0.05 s; 1M in 100 variables 1.74 s against 0.10 s) and 5 to 70 on
+# JAX (8M in 16: 0.19 s against 0.04 s). So an optimizer whose structure has
+# no compiled update yet runs its first 4 calls on Keras's path and compiles
+# on the 5th: not before the earliest break-even measured (5 steps), and an
+# optimizer used for a few steps costs what stock Keras costs. A structure
+# compiled already (by another optimizer) is used from the first call: that
+# costs nothing more.
+KERAS_CALLS_BEFORE_COMPILING = 4
+
+# The name trace_settings gives the learning-rate object's identity.
+_RATE = "learning rate object"
+
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), re.Pattern)
 
 
@@ -98,6 +143,9 @@ class CompiledApply:
         # True while keras3r traces its own update (JAX: stateless_apply calls
         # apply again, which must take Keras's path without counting as such).
         self.own_trace = False
+        # Calls run on Keras's path while no compiled update of this
+        # structure existed (see KERAS_CALLS_BEFORE_COMPILING).
+        self.deferred = 0
 
     def remember(self, key: tuple[Any, ...], entry: Any) -> None:
         """Cache `entry` under `key`, dropping the oldest beyond _MAX_ENTRIES."""
@@ -167,8 +215,179 @@ def trace_settings(optimizer: Any) -> tuple[Any, ...]:
                 items.append((name, tuple(value)))
     # The learning rate is an object (a variable or a schedule) that the trace
     # captured; assigning a schedule in its place must not go unnoticed.
-    items.append(("learning rate object", id(compat.learning_rate_object(optimizer))))
+    items.append((_RATE, id(compat.learning_rate_object(optimizer))))
     return tuple(items)
+
+
+class _Unshareable(Exception):
+    """The trace may depend on more than the optimizer's structure: compile for it alone."""
+
+
+def shared_get(key: tuple[Any, ...]) -> Any:
+    """The shared compiled update for this structure, or None (marks it recently used)."""
+    entry = _SHARED.get(key)
+    if entry is not None:
+        _SHARED.move_to_end(key)
+    return entry
+
+
+def shared_put(key: tuple[Any, ...], entry: Any) -> None:
+    """Share `entry` for this structure, dropping the least recently used beyond _MAX_SHARED."""
+    _SHARED[key] = entry
+    while len(_SHARED) > _MAX_SHARED:
+        _SHARED.popitem(last=False)
+
+
+def shared_drop(key: tuple[Any, ...]) -> None:
+    """Forget a shared update whose first call failed."""
+    _SHARED.pop(key, None)
+
+
+# Attributes of an optimizer that hold bookkeeping only (variable tracking,
+# the default distribution strategy, caches keyed by variable): by type name,
+# since these classes are private to Keras and TF.  Any other object in the
+# instance dict may change what the trace computes, so an optimizer holding
+# one is compiled for itself alone.
+_BOOKKEEPING = frozenset({
+    "list", "dict", "ListWrapper", "TrackedList", "TrackedDict", "TrackedSet", "Tracker",
+    "_DefaultDistributionStrategy", "CompiledApply",
+})
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of a config made of scalars, lists and dicts; raises if not one."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(x) for x in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    raise _Unshareable(type(value).__name__)
+
+
+def _keras_object(value: Any) -> tuple[Any, ...]:
+    """A Keras schedule or constraint as its class and config.
+
+    Only Keras's own classes: their calls use nothing but what their config
+    holds. A class of the user's (an R schedule included) may compute from
+    anything, so it is not shared.
+    """
+    kind = type(value)
+    if not kind.__module__.startswith("keras.") or not hasattr(value, "get_config"):
+        raise _Unshareable(kind.__name__)
+    return (kind, _frozen(value.get_config()))
+
+
+def _rate_structure(rate: Any) -> Any:
+    import keras
+
+    if isinstance(rate, keras.Variable):
+        return "variable"  # its value is read from the variable at each step
+    return _keras_object(rate)
+
+
+def _variable_structure(variable: Any, by_name: bool) -> tuple[Any, ...]:
+    """What Keras's update reads from a model variable besides its value.
+
+    The name where `by_name`: weight-decay exclusion matches a pattern
+    against it. The constraint, which Keras applies after the update, and
+    the flag that makes Keras overwrite a variable with its gradient.
+    """
+    constraint = variable.constraint
+    return (
+        variable.dtype,
+        tuple(variable.shape),
+        variable.name if by_name else None,
+        variable.trainable,
+        variable.overwrite_with_gradient,
+        None if constraint is None else _keras_object(constraint),
+    )
+
+
+def _behaviour(function: Any) -> Any:
+    """A function as what it does: its code and what its closure holds.
+
+    keras3r binds closures made per optimizer (a wrapper around the method
+    that was in force); two of them behave alike when they run the same code
+    over alike cells. A cell holding anything but a scalar or such a function
+    (a bound method of one instance, an object) makes the optimizer
+    unshareable.
+    """
+    code = getattr(function, "__code__", None)
+    if code is None:
+        raise _Unshareable(repr(function))
+    cells = []
+    for cell in function.__closure__ or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            raise _Unshareable(code.co_name) from None
+        cells.append(value if isinstance(value, _SCALARS) else _behaviour(value))
+    return (code, tuple(cells), _frozen(function.__defaults__), _frozen(function.__kwdefaults__))
+
+
+def _optimizer_structure(optimizer: Any, settings: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Class, plain settings (the rate object's identity left out) and methods bound on it."""
+    import keras
+
+    items: list[Any] = [type(optimizer)]
+    items.extend(item for item in settings if item[0] != _RATE)
+    items.append(_rate_structure(compat.learning_rate_object(optimizer)))
+    for name, value in vars(optimizer).items():
+        kind = type(value)
+        if _kind_of(kind) != _OTHER or name == compat.LEARNING_RATE:
+            continue
+        if isinstance(value, types.MethodType):
+            items.append((name, _behaviour(value.__func__)))
+        elif isinstance(value, CompiledApply):
+            items.append((name, _behaviour(value.inner)))
+        elif isinstance(value, keras.optimizers.Optimizer):  # LossScaleOptimizer's inner
+            items.append((name, _optimizer_structure(value, trace_settings(value))))
+        elif isinstance(value, keras.Variable) or kind.__name__ in _BOOKKEEPING:
+            continue  # variables: their layout is part of the key (`structure`)
+        else:
+            raise _Unshareable(name)
+    return tuple(items)
+
+
+def structure(
+    optimizer: Any,
+    settings: tuple[Any, ...],
+    variables: Sequence[Any],
+    gradients: tuple[Any, ...],
+) -> tuple[Any, ...] | None:
+    """What a compiled update of `optimizer` for `variables` depends on, or None if unknown.
+
+    Two optimizers with equal structures trace the same computation from
+    their own variables: the class, plain settings and methods of the
+    optimizer, its learning rate (a variable, or a Keras schedule's class and
+    config), the gradients' dtypes and shapes, what Keras reads from each
+    model variable (`_variable_structure`), the variables the optimizer was
+    built with, the dtypes and shapes of its own variables in order (its slot
+    layout), the slot index of each variable passed, and the choices Keras
+    makes per variable from its path (Muon's) or name (a weight-decay
+    exclusion pattern). None (compile for this
+    optimizer alone) where anything else could reach the trace: an object
+    of unknown kind on the optimizer, a schedule or constraint of the
+    user's own.
+    """
+    # Names matter only to a pattern (Keras compiles its weight-decay
+    # exclusion into one); unnamed variables get a new name each.
+    by_name = any(isinstance(value, re.Pattern) for _, value in settings)
+    try:
+        built = compat.built_variables(optimizer) or ()
+        return (
+            keras_optimizer_backend(optimizer),
+            _optimizer_structure(optimizer, settings),
+            gradients,
+            tuple(_variable_structure(v, by_name) for v in variables),
+            tuple(_variable_structure(v, by_name) for v in built),
+            tuple((v.dtype, tuple(v.shape)) for v in optimizer.variables),
+            tuple(compat.variable_index(optimizer, v) for v in variables),
+            compat.per_variable_choices(optimizer, variables),
+        )
+    except (_Unshareable, AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _compilable_call(optimizer: Any) -> bool:
@@ -218,13 +437,45 @@ def _graph_compilable_call(optimizer: Any) -> bool:
     Compiling the update alone, as an XLA function nested in the user's
     graph, brings it to the XLA figure. Inside XLA already (fit()'s default
     step), under a distribution strategy, or with a learning-rate function,
-    Keras's path stays, for the reasons given for eager calls.
+    Keras's path stays, for the reasons given for eager calls; and for a
+    small update (`_worth_nesting`).
     """
     import tensorflow as tf
 
     if tf.executing_eagerly() or tf.config.functions_run_eagerly() or _inside_xla():
         return False
     return _compilable_setting(optimizer)
+
+
+# Below this many parameters in all, a nested XLA update costs a plain
+# tf.function step more than it saves (see _worth_nesting).
+_MIN_PARAMETERS_TO_NEST = 100_000
+
+
+def _worth_nesting(variables: Sequence[Any]) -> bool:
+    """Whether an update of these variables gains from a nested XLA function.
+
+    The nested function costs a fixed launch per step (its arguments, its
+    own executor) that a small update does not earn back. Measured with
+    bench/bench_matrix.py ("tf.function step" rows) and a sweep of MLPs
+    32-W-...-1 (batch 128, AdamW, forward + backward + apply in one
+    tf.function, 2 CPUs): below 100k parameters (6 to 50 variables) the
+    nested step took 0.97x-1.2x stock's time, mostly 1.07x-1.15x; from 160k
+    parameters up mostly 0.7x-0.95x. So Keras's path stays below 100,000
+    parameters in all, whatever the variable count. The variables are the
+    call's own (known at every trace, unlike the optimizer's list, which a
+    custom step first builds inside its trace), so a retrace decides alike.
+    A variable of unknown size counts as large.
+    """
+    total = 0
+    for variable in variables:
+        shape = tuple(variable.shape)
+        if any(d is None for d in shape):
+            return True
+        total += math.prod(int(d) for d in shape)
+        if total >= _MIN_PARAMETERS_TO_NEST:
+            return True
+    return False
 
 
 def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:
@@ -243,19 +494,82 @@ def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:
 
 
 class _Entry:
-    """One compiled update: the XLA tf.function, its one concrete trace, and a caller."""
+    """One optimizer's compiled update: a caller of the gradient list.
 
-    __slots__ = ("function", "specs", "concrete", "call")
+    `function` and `specs` (the tf.function and its argument specs) serve
+    compiled_hlo. `variables` keeps the variables the update writes alive as
+    long as the entry: the cache key holds their ids, which must not be
+    reused by other variables while the key exists.
+    """
 
-    def __init__(self, function: Any, specs: list[Any]) -> None:
+    __slots__ = ("call", "function", "specs", "variables", "shared")
+
+    def __init__(
+        self,
+        call: Callable[[list[Any]], Any],
+        function: Any,
+        specs: list[Any],
+        variables: list[Any],
+        shared: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.call = call
         self.function = function
         self.specs = specs
-        self.concrete = function.get_concrete_function(*specs)
-        self.call = _caller(self.concrete)
+        self.variables = variables
+        self.shared = shared  # the structure key of the shared trace, if any
+
+
+class _SharedTrace:
+    """A traced update that any optimizer of its structure runs with its own variables.
+
+    `roles` says, for each input the trace captured, which variable it is:
+    ("var", i) the i-th variable passed, ("built", i) the i-th the optimizer
+    was built with, ("opt", j) the j-th of `optimizer.variables`.  Another
+    optimizer of the same structure hands its own variables' handles in the
+    same roles to the same ConcreteFunction, so nothing is traced or
+    compiled again.
+    """
+
+    __slots__ = ("function", "specs", "flat", "roles")
+
+    def __init__(self, function: Any, specs: list[Any], flat: Any, roles: list[Any]) -> None:
+        self.function = function
+        self.specs = specs
+        self.flat = flat
+        self.roles = roles
+
+    def entry_for(self, optimizer: Any, variables: list[Any], key: tuple[Any, ...]) -> _Entry:
+        """This optimizer's caller of the shared trace, with its own captured handles."""
+        pools = _pools(optimizer, variables)
+        captured = [pools[kind][index].handle for kind, index in self.roles]
+        flat = self.flat
+        return _Entry(
+            lambda grads: flat(grads, captured), self.function, self.specs, variables, key
+        )
+
+
+def _pools(optimizer: Any, variables: list[Any]) -> dict[str, Sequence[Any]]:
+    return {
+        "var": variables,
+        "built": compat.built_variables(optimizer) or (),
+        "opt": optimizer.variables,
+    }
+
+
+def _roles(captured: Sequence[Any], optimizer: Any, variables: list[Any]) -> list[Any] | None:
+    """The role of each captured input (see _SharedTrace), or None if one has none."""
+    where: dict[int, tuple[str, int]] = {}
+    for kind, pool in _pools(optimizer, variables).items():
+        for index, variable in enumerate(pool):
+            handle = getattr(variable, "handle", None)
+            if handle is not None:
+                where.setdefault(id(handle), (kind, index))
+    roles = [where.get(id(tensor)) for tensor in captured]
+    return None if None in roles else roles
 
 
 def _caller(concrete: Any) -> Callable[[list[Any]], Any]:
-    """A function of the gradient list that runs `concrete`.
+    """A function of the gradient list that runs `concrete` with its own captures.
 
     The public `concrete(*grads)` re-checks every argument against the traced
     signature (about 10 us a gradient: 1 ms of a 3 ms step with 100
@@ -295,13 +609,56 @@ def _xla_update(optimizer: Any, state: CompiledApply, variables: list[Any]) -> A
 
 
 def _compile(
-    optimizer: Any, state: CompiledApply, variables: list[Any], grads: list[Any]
+    optimizer: Any,
+    state: CompiledApply,
+    variables: list[Any],
+    grads: list[Any],
+    shared_key: tuple[Any, ...] | None,
 ) -> _Entry:
-    """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled."""
+    """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled.
+
+    With a structure key, the trace is made shareable (`_SharedTrace`): its
+    closure is emptied once traced, so that the shared cache does not keep
+    this optimizer, and it is shared if every captured input is a variable
+    with a role.  Otherwise it stays this optimizer's own, closure and all.
+    """
     import tensorflow as tf
 
-    function = _xla_update(optimizer, state, variables)
-    return _Entry(function, [tf.TensorSpec(g.shape, g.dtype) for g in grads])
+    holder = [optimizer, state, variables]
+
+    def update(*traced_grads: Any) -> None:
+        opt, own_state, own_variables = holder
+        own_state.traces += 1
+        own_state.inner(opt, list(traced_grads), own_variables)
+
+    function = tf.function(update, jit_compile=True)
+    specs = [tf.TensorSpec(g.shape, g.dtype) for g in grads]
+    concrete = function.get_concrete_function(*specs)
+    flat = compat.tf_flat_call(concrete)
+    roles = None
+    if shared_key is not None and flat is not None:
+        roles = _roles(concrete.captured_inputs, optimizer, variables)
+    if roles is None:
+        return _Entry(_caller(concrete), function, specs, variables)
+    # From here the trace runs with any optimizer's variables (the roles),
+    # so it must not keep this one's: the handles TF captured do not keep a
+    # variable alive (TF functions hold variables weakly).
+    holder.clear()
+    shared = _SharedTrace(function, specs, flat, roles)
+    shared_put(shared_key, shared)
+    return shared.entry_for(optimizer, variables, shared_key)
+
+
+def wait_before_compiling(state: CompiledApply) -> bool:
+    """Whether this call, which would compile a new structure, runs on Keras's path instead.
+
+    True for an optimizer's first KERAS_CALLS_BEFORE_COMPILING such calls
+    (counted, as Keras-path calls too).
+    """
+    if state.deferred >= KERAS_CALLS_BEFORE_COMPILING:
+        return False
+    state.deferred += 1
+    return True
 
 
 def _made_in_a_trace(variables: list[Any]) -> bool:
@@ -345,23 +702,43 @@ def _listed(
     return grads, trainable_variables, variables
 
 
+def _opening(
+    optimizer: Any,
+    grads: Sequence[Any],
+    trainable_variables: Sequence[Any] | None,
+    compilable: bool,
+) -> tuple[CompiledApply, Callable[[], Any], list[Any] | Sequence[Any], list[Any] | None]:
+    """What every backend's `apply` starts with: its state, Keras's path, the listed arguments.
+
+    Returns the per-optimizer state, a function running this call on
+    Keras's path, the gradients (a list where `compilable`) and the
+    variables a compiled update would write (None: Keras's path only).
+    """
+    state: CompiledApply = vars(optimizer)[_STATE]
+    variables = None
+    if compilable:
+        grads, trainable_variables, variables = _listed(optimizer, grads, trainable_variables)
+
+    def keras_path() -> Any:
+        # Not counted while keras3r traces its own update: on JAX,
+        # stateless_apply calls apply again, which takes Keras's path.
+        state.keras_calls += not state.own_trace
+        return state.inner(optimizer, grads, trainable_variables)
+
+    return state, keras_path, grads, variables
+
+
 def _apply(
     self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
 ) -> Any:
     """`Optimizer.apply`, run as an XLA-compiled update where that is possible."""
     import tensorflow as tf
 
-    state: CompiledApply = vars(self)[_STATE]
-
-    def keras_path() -> Any:
-        state.keras_calls += 1
-        return state.inner(self, grads, trainable_variables)
-
     in_graph = _graph_compilable_call(self)
-    if not in_graph and not _compilable_call(self):
-        return keras_path()
-    grads, trainable_variables, variables = _listed(self, grads, trainable_variables)
-    if variables is None:
+    state, keras_path, grads, variables = _opening(
+        self, grads, trainable_variables, in_graph or _compilable_call(self)
+    )
+    if variables is None or (in_graph and not _worth_nesting(variables)):
         return keras_path()
     tensors = _dense_tensors(grads)
     if tensors is None:
@@ -381,15 +758,25 @@ def _apply(
         _xla_update(self, state, variables)(*tensors)
         state.graph_traces += 1
         return None
-    key = (tuple(map(id, variables)), _signature(tensors), trace_settings(self))
+    settings = trace_settings(self)
+    key = (tuple(map(id, variables)), _signature(tensors), settings)
     entry = state.entries.get(key)
     if entry is None:
+        shared_key = structure(self, settings, variables, _signature(tensors))
+        shared = None if shared_key is None else shared_get(shared_key)
+        if not isinstance(shared, _SharedTrace) and wait_before_compiling(state):
+            return keras_path()
         try:
-            entry = _compile(self, state, variables, tensors)
+            if isinstance(shared, _SharedTrace):
+                entry = shared.entry_for(self, variables, shared_key)
+            else:
+                entry = _compile(self, state, variables, tensors, shared_key)
             # The first call compiles: XLA errors surface here, before any
             # variable is written.
             entry.call(tensors)
         except Exception as error:
+            if isinstance(entry, _Entry) and entry.shared is not None:
+                shared_drop(entry.shared)
             return state.keras_path_instead(key, keras_path, error)
         state.remember(key, entry)
     elif entry is _KERAS_PATH:
@@ -404,15 +791,8 @@ def _apply_jax(
     self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
 ) -> Any:
     """`Optimizer.apply` on JAX, run as a jit-compiled update where that is possible."""
-    state: CompiledApply = vars(self)[_STATE]
-
-    def keras_path() -> Any:
-        state.keras_calls += not state.own_trace
-        return state.inner(self, grads, trainable_variables)
-
-    if not compiled_apply_jax.compilable_call() or rate_is_plain_function(self):
-        return keras_path()
-    grads, trainable_variables, variables = _listed(self, grads, trainable_variables)
+    compilable = compiled_apply_jax.compilable_call() and not rate_is_plain_function(self)
+    state, keras_path, grads, variables = _opening(self, grads, trainable_variables, compilable)
     if variables is None or any(g is None for g in grads):
         return keras_path()
     if not self.built:
@@ -441,15 +821,20 @@ def compile_eager_apply(optimizer: Any) -> Any:
 
 
 def stats(optimizer: Any) -> dict[str, int]:
-    """Traces, compiled calls and Keras-path calls of a prepared optimizer (zeros if none)."""
+    """Traces, compiled calls and Keras-path calls of a prepared optimizer (zeros if none).
+
+    `nested` counts the traces of a user's plain tf.function that nested the
+    compiled update in their graph.
+    """
     state = vars(optimizer).get(_STATE)
     if state is None:
-        return {"traces": 0, "compiled_calls": 0, "keras_calls": 0, "entries": 0}
+        return {"traces": 0, "compiled_calls": 0, "keras_calls": 0, "entries": 0, "nested": 0}
     return {
         "traces": state.traces,
         "compiled_calls": state.compiled_calls,
         "keras_calls": state.keras_calls,
         "entries": len(state.entries),
+        "nested": state.graph_traces,
     }
 
 
@@ -471,3 +856,21 @@ def compiled_hlo(optimizer: Any) -> list[str]:
         elif isinstance(entry, compiled_apply_jax.JaxEntry):
             texts.append(entry.hlo())
     return texts
+
+
+def compiled_functions(optimizer: Any) -> list[Any]:
+    """The compiled object behind each cached update of `optimizer` (for tests).
+
+    TensorFlow: the `tf.function`; JAX: the `jax.stages.Compiled`. Two
+    optimizers that share an update list the same object.
+    """
+    state = vars(optimizer).get(_STATE)
+    if state is None:
+        return []
+    found = []
+    for entry in state.entries.values():
+        if isinstance(entry, _Entry):
+            found.append(entry.function)
+        elif isinstance(entry, compiled_apply_jax.JaxEntry):
+            found.append(entry.compiled)
+    return found

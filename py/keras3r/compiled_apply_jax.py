@@ -41,11 +41,18 @@ it exactly (`_donatable_groups`):
     as torch) is also an external reference on the buffer, which the runtime
     itself refuses to donate (measured on CPU: the update then writes a new
     buffer and the view keeps its values; on a GPU `np.asarray` copies).
-tests/python/test_donation_jax.py holds a buffer each of these ways.
+tests/python/with_jax/test_donation.py holds a buffer each of these ways.
 
 The cache key holds the variables (by identity), the gradients' shapes and
 dtypes, the optimizer's plain Python settings (baked into a trace, see
 `keras3r.compiled_apply.trace_settings`) and which buffers are donated.
+The executable itself is a function of the values alone, so optimizers of
+one structure (`keras3r.compiled_apply.structure`) share it: a new optimizer
+like one seen before compiles nothing, and the cache of shared executables
+keeps neither optimizer nor variable (the traced closure is emptied once
+compiled). A structure not compiled yet runs its first calls on Keras's path
+(`keras3r.compiled_apply.KERAS_CALLS_BEFORE_COMPILING`), decided before the
+donation analysis so that such a call costs what Keras's costs.
 """
 
 from __future__ import annotations
@@ -240,15 +247,20 @@ def _compile(
     """
     import jax
 
+    # Emptied once compiled: the executable may be shared by every optimizer
+    # of this structure and must not keep this one alive.
+    holder = [optimizer, state]
+
     def update(slot_values: list[Any], grads: list[Any], weights: list[Any]) -> Any:
-        state.traces += 1
+        opt, own_state = holder
+        own_state.traces += 1
         # stateless_apply calls optimizer.apply, which lands back in keras3r
         # and takes Keras's path: part of this trace, not a Keras-path call.
-        state.own_trace = True
+        own_state.own_trace = True
         try:
-            new_weights, new_slots = optimizer.stateless_apply(slot_values, grads, weights)
+            new_weights, new_slots = opt.stateless_apply(slot_values, grads, weights)
         finally:
-            state.own_trace = False
+            own_state.own_trace = False
         # Outputs in the order of the donated inputs: jax pairs each donated
         # buffer with the first output of its shape, so (weights, slots) would
         # pair a weight's buffer with a slot's output and XLA would copy every
@@ -260,9 +272,15 @@ def _compile(
         # Where a backend cannot donate (some CPU builds), jax says so while
         # lowering; the update is still right, only not in place.
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-        lowered = jax.jit(update, donate_argnums=donate).lower(*args)
+        try:
+            lowered = jax.jit(update, donate_argnums=donate).lower(*args)
+        finally:
+            holder.clear()
     return JaxEntry(lowered.compile())
 
+
+# (donate slots, donate weights): the patterns a shared key ends with.
+_DONATION_PATTERNS = ((False, False), (False, True), (True, False), (True, True))
 
 # Concrete types already seen to be jax.Array: `isinstance(g, jax.Array)` goes
 # through an ABC check that costs about 0.4 us a gradient.
@@ -347,25 +365,44 @@ def run(
     arrays = _as_arrays(grads)
     if arrays is None:
         return keras_path()
+    from keras3r import compiled_apply
+
+    signature = tuple((a.dtype, a.shape) for a in arrays)
+    base_key = None
+    if not state.entries and state.deferred < compiled_apply.KERAS_CALLS_BEFORE_COMPILING:
+        # Nothing compiled for this optimizer yet: whether this call waits on
+        # Keras's path is decided before the donation analysis below (which
+        # looks at every live array), so that waiting costs what Keras costs.
+        base_key = compiled_apply.structure(optimizer, settings, variables, signature)
+        compiled = base_key is not None and any(
+            compiled_apply.shared_get(base_key + pattern) is not None
+            for pattern in _DONATION_PATTERNS
+        )
+        if not compiled and compiled_apply.wait_before_compiling(state):
+            return keras_path()
     slots = list(optimizer.variables)
     slot_values = _read(slots)
     weights = _read(variables)
     donate_slots, donate_weights = _donatable_groups((slot_values, weights))
-    key = (
-        tuple(map(id, variables)),
-        tuple((a.dtype, a.shape) for a in arrays),
-        settings,
-        donate_slots,
-        donate_weights,
-    )
+    key = (tuple(map(id, variables)), signature, settings, donate_slots, donate_weights)
     entry = state.entries.get(key)
     if entry is None:
-        donate = tuple(i for i, on in ((0, donate_slots), (2, donate_weights)) if on)
-        try:
-            entry = _compile(optimizer, state, (slot_values, arrays, weights), donate)
-        except Exception as error:
-            # One frame deeper than TensorFlow's: apply -> run -> here.
-            return state.keras_path_instead(key, keras_path, error, stacklevel=5)
+        # Another optimizer of the same structure (keras3r.compiled_apply.structure)
+        # compiled this update already: its executable takes these values too.
+        if base_key is None:
+            base_key = compiled_apply.structure(optimizer, settings, variables, signature)
+        shared_key = None if base_key is None else base_key + (donate_slots, donate_weights)
+        if shared_key is not None:
+            entry = compiled_apply.shared_get(shared_key)
+        if entry is None:
+            donate = tuple(i for i, on in ((0, donate_slots), (2, donate_weights)) if on)
+            try:
+                entry = _compile(optimizer, state, (slot_values, arrays, weights), donate)
+            except Exception as error:
+                # One frame deeper than TensorFlow's: apply -> run -> here.
+                return state.keras_path_instead(key, keras_path, error, stacklevel=5)
+            if shared_key is not None:
+                compiled_apply.shared_put(shared_key, entry)
         state.remember(key, entry)
     elif not isinstance(entry, JaxEntry):
         return keras_path()

@@ -9,7 +9,7 @@ its own share of the global batch, and only afterwards does
 device with the same global batch: each half is clipped on its own and the
 clipped halves are added.  On one device the whole gradient is clipped once.
 
-The fix moves clipping to where the gradient is whole.  When the optimizer runs
+keras3r moves clipping to where the gradient is whole.  When the optimizer runs
 in a replica context with more than one replica in sync, `_clip_gradients`
 hands the gradients on untouched, and `_all_reduce_sum_gradients` clips the sum
 (with the optimizer's own, unchanged clipping code) before `update_step` sees

@@ -4,6 +4,8 @@ The spec documents every function once, in roxygen markdown with R literals.
 Here that text becomes a Google-style docstring in which the code speaks
 Python: `NULL` is `None`, `TRUE` is `True`, `opt$method()` is `opt.method()`.
 The Rd pages are made from the same text by roxygen2 (see tools/generate.py).
+A paragraph marked for one language (`keras3r.spec.spelling.only_in`) reaches
+that language's docs alone.
 """
 
 from __future__ import annotations
@@ -12,30 +14,23 @@ import re
 import textwrap
 
 from keras3r.spec import FunctionSpec, family_of
+from keras3r.spec.spelling import python_code, text_for
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 _RD_LINK = re.compile(r"\[([A-Za-z0-9_.]+\(\))\]")
 _AUTOLINK = re.compile(r"<(https?://[^>]+)>")
-_R_WORDS = {"NULL": "None", "TRUE": "True", "FALSE": "False"}
-
-
-def _python_code(code: str) -> str:
-    """One R code span in Python spelling."""
-    code = re.sub(r"\b(NULL|TRUE|FALSE)\b", lambda m: _R_WORDS[m.group(1)], code)
-    code = re.sub(r"\b(\d+)L\b", r"\1", code)  # 2000L is an R integer
-    code = re.sub(r"\bc\(([^()]*)\)", r"[\1]", code)  # c(1, 2) is a vector
-    code = code.replace("$", ".").replace(" ^ ", " ** ")
-    code = re.sub(r"^(\w+) = (\S+)$", r"\1=\2", code)  # a keyword argument
-    return code
 
 
 def python_text(markdown: str) -> str:
-    """Roxygen markdown with R literals -> plain text with Python literals."""
-    text = _MD_LINK.sub(r"\1 (\2)", markdown)
+    """Roxygen markdown with R literals -> plain text with Python literals.
+
+    Paragraphs marked for R's help pages alone (`only_in("R", ...)`) are left out.
+    """
+    text = _MD_LINK.sub(r"\1 (\2)", text_for("Python", markdown))
     text = _RD_LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
-    return _CODE_SPAN.sub(lambda m: "`" + _python_code(m.group(1)) + "`", text)
+    return _CODE_SPAN.sub(lambda m: "`" + python_code(m.group(1)) + "`", text)
 
 
 def _fill(text: str, indent: str) -> str:

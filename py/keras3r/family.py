@@ -63,15 +63,15 @@ def optimizer_adadelta(
     goes on after the gradients shrink and the method is not very sensitive to the
     learning rate. Set `learning_rate=1` to follow the original paper.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -157,9 +157,14 @@ def optimizer_adadelta(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
-        >>> opt = optimizer_adadelta(learning_rate=1.0)
+        >>> import keras
+        >>> opt = optimizer_adadelta(learning_rate=1)
+        >>> type(opt).__name__, opt.name
+        ('Adadelta', 'adadelta')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9986, 1.9986, 2.9986]
     """
     return build("optimizer_adadelta", locals())
 
@@ -191,15 +196,15 @@ def optimizer_adafactor(
     full second moment from them. Updates are clipped by their root mean square and,
     by default, the step size shrinks with the number of steps taken.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -295,9 +300,14 @@ def optimizer_adafactor(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_adafactor(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('Adafactor', 'adafactor')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9784, 1.9784, 2.9784]
     """
     return build("optimizer_adafactor", locals())
 
@@ -326,15 +336,15 @@ def optimizer_adagrad(
     ones get small steps, which suits sparse features; over a long run the steps of
     every weight keep shrinking.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -421,9 +431,14 @@ def optimizer_adagrad(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_adagrad(learning_rate=0.1)
+        >>> type(opt).__name__, opt.name
+        ('Adagrad', 'adagrad')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9047, 1.9047, 2.9047]
     """
     return build("optimizer_adagrad", locals())
 
@@ -454,15 +469,15 @@ def optimizer_adam(
     and moves each weight by the ratio of the two. Steps are thus scaled per weight,
     and the method copes well with noisy gradients and with many parameters.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -560,9 +575,14 @@ def optimizer_adam(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_adam(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('Adam', 'adam')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.99, 1.99, 2.99]
     """
     return build("optimizer_adam", locals())
 
@@ -592,15 +612,15 @@ def optimizer_adamax(
     absolute gradients, so the size of a step has a simple upper bound. It can suit
     models with sparse updates, such as embeddings.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -689,9 +709,14 @@ def optimizer_adamax(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_adamax(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('Adamax', 'adamax')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.99, 1.99, 2.99]
     """
     return build("optimizer_adamax", locals())
 
@@ -728,15 +753,15 @@ def optimizer_adam_w(
     invariant to diagonal rescaling of gradients, and is well suited for problems
     that are large in terms of data/parameters".
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -836,9 +861,14 @@ def optimizer_adam_w(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_adam_w(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('AdamW', 'adamw')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.99, 1.9899, 2.9899]
     """
     return build("optimizer_adam_w", locals())
 
@@ -872,15 +902,15 @@ def optimizer_ftrl(
     `beta` argument corresponds to the `beta` of the paper; with the shrinkage
     penalty set, the L2 penalty acts on the gradient as a magnitude penalty instead.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -977,9 +1007,14 @@ def optimizer_ftrl(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_ftrl(learning_rate=0.1)
+        >>> type(opt).__name__, opt.name
+        ('Ftrl', 'ftrl')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.6031, 1.3016, 2.0001]
     """
     return build("optimizer_ftrl", locals())
 
@@ -1009,15 +1044,15 @@ def optimizer_lamb(
     used when either norm is zero). Each layer thus moves in proportion to its own
     size, which keeps training stable with very large batches.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -1108,9 +1143,14 @@ def optimizer_lamb(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_lamb(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('Lamb', 'lamb')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9784, 1.9784, 2.9784]
     """
     return build("optimizer_lamb", locals())
 
@@ -1139,15 +1179,15 @@ def optimizer_lion(
     memory than Adam. Its steps are large, so it usually wants a learning rate 3 to
     10 times smaller than AdamW's, and a weight decay that much larger.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -1233,9 +1273,14 @@ def optimizer_lion(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_lion(learning_rate=1e-4)
+        >>> type(opt).__name__, opt.name
+        ('Lion', 'lion')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9999, 1.9999, 2.9999]
     """
     return build("optimizer_lion", locals())
 
@@ -1377,11 +1422,11 @@ def optimizer_map(
             The optimizer of the variables that no pattern matches, such as one from
             optimizer_sgd(). It cannot be a loss-scale or multi optimizer.
         optimizer_map:
-            A named list of optimizers, or `None`. Each name is a regular expression
-            that a variable's whole path must match (see Details), and each element
-            the optimizer for the variables it matches. A dict in Python. The same
-            optimizer may appear under several patterns. Loss-scale and multi
-            optimizers cannot be elements. Defaults to `None`, no patterns.
+            A dict of optimizers, or `None`. Each key is a regular expression that a
+            variable's whole path must match (see Details), and each value the
+            optimizer for the variables it matches. The same optimizer may appear
+            under several patterns. Loss-scale and multi optimizers cannot be
+            elements. Defaults to `None`, no patterns.
 
     Returns:
         An `OptimizerMap` instance, for optimizer_multi().
@@ -1444,14 +1489,13 @@ def optimizer_multi(
 
     A multi optimizer has no learning rate of its own: Keras raises an error when
     `opt.learning_rate` is read or set. Each optimizer in `opt.optimizers` has its
-    own, and printing the multi optimizer in R lists them with their patterns.
+    own.
 
     A function given as `optimizer_map` is called once per variable, when the
-    optimizer is built, and must return the variable's optimizer; an R function
-    works too, as it runs on R's own thread before the first step. Keras cannot
-    write a function into a model file, so keras3r warns at the call that such a
-    model cannot be saved and loaded; use `optimizer_map()` for a model that you
-    will save.
+    optimizer is built, and must return the variable's optimizer. Keras cannot write
+    a function into a model file, so keras3r warns at the call that such a model
+    cannot be saved and loaded; use `optimizer_map()` for a model that you will
+    save.
 
     Args:
         optimizer_map:
@@ -1560,15 +1604,15 @@ def optimizer_muon(
     printed. To run keras3's printed values, give them. `adam_weight_decay` and
     `rms_rate` are new in Keras 3.15; keras3 1.5 does not show them.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -1701,9 +1745,14 @@ def optimizer_muon(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_muon(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('Muon', 'muon')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.99, 1.9899, 2.9899]
     """
     return build("optimizer_muon", locals())
 
@@ -1731,15 +1780,15 @@ def optimizer_nadam(
     Nadam is Adam with Nesterov momentum: the first-moment term of each step looks
     one step ahead, which often speeds up early training.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -1828,9 +1877,14 @@ def optimizer_nadam(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_nadam(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('Nadam', 'nadam')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9894, 1.9894, 2.9894]
     """
     return build("optimizer_nadam", locals())
 
@@ -1861,15 +1915,15 @@ def optimizer_rmsprop(
     divides by an estimate of the variance instead, which can help training at some
     cost in time and memory.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -1962,9 +2016,14 @@ def optimizer_rmsprop(
         optimizer_schedule_free_adam_w(), optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_rmsprop(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('RMSprop', 'rmsprop')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9684, 1.9684, 2.9684]
     """
     return build("optimizer_rmsprop", locals())
 
@@ -2008,15 +2067,15 @@ def optimizer_schedule_free_adam_w(
     The optimizer this function returns takes the paper's step on every backend. A
     model saved with it and loaded without keras3r trains on with Keras's own step.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -2109,9 +2168,14 @@ def optimizer_schedule_free_adam_w(
         optimizer_sgd()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_schedule_free_adam_w(learning_rate=0.01)
+        >>> type(opt).__name__, opt.name
+        ('ScheduleFreeAdamW', 'schedule_free_adam_w')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.99, 1.99, 2.99]
     """
     return build("optimizer_schedule_free_adam_w", locals())
 
@@ -2141,15 +2205,15 @@ def optimizer_sgd(
     Nesterov momentum the gradient step is taken from the point that the velocity
     leads to.
 
-    A function given as `learning_rate` is called by Keras, in Python, whenever the
-    rate is needed. An R function is reached through reticulate, at about 10
-    microseconds a call, and only on the main R thread: Keras can call it on every
-    step only when the steps run eagerly (`compile(run_eagerly = True)`, or
-    `optimizer.apply()` called from R). A compiled step, the default of `fit()`,
-    would call it once and keep that first value for ever, so keras3r stops such a
-    step with an error instead. Eager steps are several times slower than compiled
-    ones; for a rate that changes with the step, a `learning_rate_schedule_*()` runs
-    inside the compiled step at no extra cost.
+    A function given as `learning_rate` is called by Keras with no arguments
+    whenever the rate is needed: on every step when the steps run eagerly
+    (`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a
+    `tf.function` or `jax.jit`), but only once, while it is traced, in a compiled
+    step, the default of `fit()`. A function that returns a plain number would then
+    train with its first value for ever, so keras3r stops such a step with an error
+    instead; one that returns a Keras variable stays live in a compiled step. For a
+    rate that changes with the step, a `learning_rate_schedule_*()` runs inside the
+    compiled step at no extra cost.
 
     With `gradient_accumulation_steps`, two step counts differ. A learning-rate
     schedule is called with the number of batches seen: every call of
@@ -2235,9 +2299,14 @@ def optimizer_sgd(
         optimizer_schedule_free_adam_w()
 
     Examples:
+        >>> import keras
         >>> opt = optimizer_sgd(learning_rate=0.1, momentum=0.9)
+        >>> type(opt).__name__, opt.name
+        ('SGD', 'SGD')
         >>> w = keras.Variable([1.0, 2.0, 3.0])
         >>> opt.apply([keras.ops.ones(3)], [w])  # one update step
+        >>> [round(float(x), 4) for x in w.numpy()]  # the weights after it
+        [0.9, 1.9, 2.9]
     """
     return build("optimizer_sgd", locals())
 
@@ -2289,9 +2358,14 @@ def learning_rate_schedule_cosine_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> rate = learning_rate_schedule_cosine_decay(0.1, decay_steps=1000)
-        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=rate)
+        >>> lr = learning_rate_schedule_cosine_decay(0.1, decay_steps=1000)
+        >>> type(lr).__name__
+        'CosineDecay'
+        >>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]
+        [0.1, 0.05, 0.0]
+        >>> opt = optimizer_sgd(learning_rate=lr)
+        >>> round(float(opt.learning_rate), 6)  # the rate of its first step
+        0.1
     """
     return build("learning_rate_schedule_cosine_decay", locals())
 
@@ -2342,9 +2416,14 @@ def learning_rate_schedule_cosine_decay_restarts(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> rate = learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps=400)
-        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=rate)
+        >>> lr = learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps=400)
+        >>> type(lr).__name__
+        'CosineDecayRestarts'
+        >>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]
+        [0.1, 0.096194, 0.014645]
+        >>> opt = optimizer_sgd(learning_rate=lr)
+        >>> round(float(opt.learning_rate), 6)  # the rate of its first step
+        0.1
     """
     return build("learning_rate_schedule_cosine_decay_restarts", locals())
 
@@ -2388,9 +2467,14 @@ def learning_rate_schedule_exponential_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> rate = learning_rate_schedule_exponential_decay(0.1, 500, decay_rate=0.5)
-        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=rate)
+        >>> lr = learning_rate_schedule_exponential_decay(0.1, decay_steps=500, decay_rate=0.5)
+        >>> type(lr).__name__
+        'ExponentialDecay'
+        >>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]
+        [0.1, 0.05, 0.025]
+        >>> opt = optimizer_sgd(learning_rate=lr)
+        >>> round(float(opt.learning_rate), 6)  # the rate of its first step
+        0.1
     """
     return build("learning_rate_schedule_exponential_decay", locals())
 
@@ -2434,9 +2518,14 @@ def learning_rate_schedule_inverse_time_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> rate = learning_rate_schedule_inverse_time_decay(0.1, 500, decay_rate=1.0)
-        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=rate)
+        >>> lr = learning_rate_schedule_inverse_time_decay(0.1, decay_steps=500, decay_rate=1)
+        >>> type(lr).__name__
+        'InverseTimeDecay'
+        >>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]
+        [0.1, 0.05, 0.033333]
+        >>> opt = optimizer_sgd(learning_rate=lr)
+        >>> round(float(opt.learning_rate), 6)  # the rate of its first step
+        0.1
     """
     return build("learning_rate_schedule_inverse_time_decay", locals())
 
@@ -2472,9 +2561,14 @@ def learning_rate_schedule_piecewise_constant_decay(
         learning_rate_schedule_polynomial_decay()
 
     Examples:
-        >>> rate = learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 1e-3])
-        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=rate)
+        >>> lr = learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 0.001])
+        >>> type(lr).__name__
+        'PiecewiseConstantDecay'
+        >>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]
+        [0.1, 0.01, 0.001]
+        >>> opt = optimizer_sgd(learning_rate=lr)
+        >>> round(float(opt.learning_rate), 6)  # the rate of its first step
+        0.1
     """
     return build("learning_rate_schedule_piecewise_constant_decay", locals())
 
@@ -2524,8 +2618,13 @@ def learning_rate_schedule_polynomial_decay(
         learning_rate_schedule_piecewise_constant_decay()
 
     Examples:
-        >>> rate = learning_rate_schedule_polynomial_decay(0.1, decay_steps=1000, power=2.0)
-        >>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps
-        >>> opt = optimizer_sgd(learning_rate=rate)
+        >>> lr = learning_rate_schedule_polynomial_decay(0.1, decay_steps=1000, power=2)
+        >>> type(lr).__name__
+        'PolynomialDecay'
+        >>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]
+        [0.1, 0.025075, 0.0001]
+        >>> opt = optimizer_sgd(learning_rate=lr)
+        >>> round(float(opt.learning_rate), 6)  # the rate of its first step
+        0.1
     """
     return build("learning_rate_schedule_polynomial_decay", locals())

@@ -70,3 +70,18 @@ def guard_rate_function(function: Callable[[], Any]) -> Callable[[], Any]:
 
     rate.__wrapped_rate__ = function  # type: ignore[attr-defined]
     return rate
+
+
+def guard_learning_rate(optimizer: Any) -> Any:
+    """`optimizer`, its learning-rate function (if it has one) guarded; returns it.
+
+    A number or a schedule is left as it is: Keras keeps those live in a
+    compiled step. keras3r.stock.plain() puts the user's own function back.
+    """
+    import keras
+
+    rate = compat.learning_rate_object(optimizer)
+    live = (keras.optimizers.schedules.LearningRateSchedule, keras.Variable)
+    if callable(rate) and not isinstance(rate, live) and not hasattr(rate, "__wrapped_rate__"):
+        compat.replace_learning_rate_function(optimizer, guard_rate_function(rate))
+    return optimizer

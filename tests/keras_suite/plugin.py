@@ -140,6 +140,12 @@ def install() -> None:
     import keras  # noqa: F401  (defines the backend's optimizer classes)
     from keras.src.optimizers.base_optimizer import BaseOptimizer
 
+    from keras3r import compiled_apply
+
+    # Keras's tests take an optimizer a step or two: compile from the first,
+    # so that they check keras3r's compiled update, not Keras's path, which
+    # keras3r keeps for a new structure's first calls.
+    compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
     for cls in _all_subclasses(BaseOptimizer):
         _wrap_init(cls)
     own = BaseOptimizer.__dict__.get("__init_subclass__")

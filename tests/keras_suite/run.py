@@ -40,11 +40,12 @@ TENSORFLOW_TESTS = [
     "src/backend/tensorflow/distribute_test.py",
     "src/backend/tensorflow/saved_model_test.py",
 ]
-# On torch keras3r compiles nothing: its per-instance behaviour there is the
-# schedule-free update and the multi-optimizer routing check, which the
-# optimizer and saving tests exercise. The trainer and model tests, which on
-# torch drive only untouched optimizers (and took 140 of that backend's
-# 150 s here), run with --all.
+# On torch keras3r's per-instance behaviour is the fused update of AdamW,
+# Adam, SGD and Adagrad, the schedule-free update and the multi-optimizer
+# routing check, which the optimizer and saving tests exercise. The trainer
+# and model tests (140 of the 150 s that `run.py torch --all` took on a
+# 2-core CPU machine) run with --all: tests/python/with_torch/
+# test_fused_torch.py drives fit() through the fused update against stock.
 TORCH_ONLY_WITH_ALL = ["src/trainers/trainer_test.py", "src/models/model_test.py"]
 # Left out of `make test` (run them with --all): tests of those files that
 # never update weights or that test something other than the optimizer at

@@ -1,22 +1,17 @@
 """Drives keras3r's optimizers on the Keras backend of this process.
 
-Imported by test_reference_updates.py (TensorFlow, in the pytest process) and
-run as a script under KERAS_BACKEND=jax or torch, since Keras fixes its
-backend once per process::
-
-    KERAS_BACKEND=jax python tests/python/backend_driver.py OUT.json
-
-The script runs every configuration of every optimizer of OPTIMIZERS
-(optimizer_adam_w's are CONFIGS) in every mode of MODES for that backend
-(and, under torch, the torch.optim.AdamW runs of TORCH_CONFIGS) and writes the
-weights after every step and the optimizer state at the end to OUT.json. It
-only reports: the comparisons with the float64 references are the test's.
+`run_backend()` runs every configuration of every optimizer of OPTIMIZERS
+(optimizer_adam_w's are CONFIGS) in every mode of MODES for this process's
+backend, and the torch.optim.AdamW runs of TORCH_CONFIGS, and returns the
+weights after every step and the optimizer state at the end. It only
+reports: test_reference_updates.py, run in one pytest process per backend,
+compares them with the float64 references. The problems (`make_problem`) and
+configurations are shared with test_schedule_free_weights.py.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from driver_reports import write_report
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from harness import variables as float32_variables
 
 STEPS = 50
 SEED = 20240604
@@ -34,7 +27,7 @@ SEED = 20240604
 SHAPES: tuple[tuple[int, ...], ...] = ((3, 4), (5,), (), (2, 3, 2))
 GRAD_SCALES = (1.0, 0.3, 2.0, 0.7)
 
-# keras3r arguments per configuration; every feature of the brief at least once.
+# keras3r arguments per configuration: every AdamW setting at least once.
 CONFIGS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "lr_wd": {"learning_rate": 0.02, "weight_decay": 0.1},
@@ -304,10 +297,7 @@ def run_keras(
         opt = getattr(keras.optimizers, case.keras_class)(**kwargs)
     else:
         opt = getattr(keras3r, case.function)(**kwargs)
-    names = case.problem.names()
-    variables = [
-        keras.Variable(w, dtype="float32", name=name) for w, name in zip(initial, names)
-    ]
+    variables = float32_variables(initial, case.problem.names())
     opt.build(variables)
     backend = keras.backend.backend()
     tensors = [[keras.ops.convert_to_tensor(g, dtype="float32") for g in gs] for gs in grads]
@@ -439,18 +429,15 @@ def run_backend() -> dict[str, Any]:
             out["stock"][optimizer] = run_keras(
                 case.configs[name], "eager", initial, grads, case, stock=True
             )
-    # The problems that torch.optim.AdamW also solves (under torch only).
+    # The problems that torch.optim.AdamW also solves (torch.optim runs on
+    # every backend's process: it does not depend on Keras's backend).
     t_initial, t_grads = make_problem(TORCH_STEPS, TORCH_SEED)
     out["torch_problems"] = {}
     for name, kwargs in TORCH_CONFIGS.items():
-        run = {"keras": run_keras(kwargs, "eager", t_initial, t_grads)["weights"]}
-        if backend == "torch":
-            big = dict(kwargs, epsilon=TORCH_BIG_EPSILON)
-            run["torch_optim"] = run_torch_optim(kwargs, t_initial, t_grads)
-            run["torch_optim_f64_big_eps"] = run_torch_optim(big, t_initial, t_grads, "float64")
-        out["torch_problems"][name] = run
+        big = dict(kwargs, epsilon=TORCH_BIG_EPSILON)
+        out["torch_problems"][name] = {
+            "keras": run_keras(kwargs, "eager", t_initial, t_grads)["weights"],
+            "torch_optim": run_torch_optim(kwargs, t_initial, t_grads),
+            "torch_optim_f64_big_eps": run_torch_optim(big, t_initial, t_grads, "float64"),
+        }
     return out
-
-
-if __name__ == "__main__":
-    write_report(run_backend)

@@ -1,28 +1,32 @@
-"""Eager apply() of a keras3r optimizer runs one cached XLA-compiled update.
+"""Eager apply() of a keras3r optimizer on TensorFlow runs one cached XLA-compiled update.
 
 Checked here: the eager path uses the compiled function and never retraces,
-its results equal stock Keras AdamW driven the same way, calls inside a
-tf.function (and fit()) keep Keras's path, settings changed after a step
-take effect, and the optimizer saves and loads as a plain AdamW.  No timings:
-bench/bench_adamw.py measures those.
+its results equal stock Keras driven the same way (AdamW in every setting,
+every optimizer of the family, the loss-scale wrapper), calls inside a
+tf.function (and fit()) keep Keras's path or nest the update as an XLA
+function, settings changed after a step take effect, sparse and missing
+gradients take Keras's path, and the optimizer saves and loads as a plain
+AdamW. No timings: bench/bench_adamw.py measures those.
+
+Traces are counted by TensorFlow: experimental_get_tracing_count() of the
+XLA tf.functions behind an optimizer's cached updates
+(keras3r.compiled_apply.compiled_functions) or of the user's own
+tf.function. Which path a call took (compiled or Keras's) is read from
+keras3r.compiled_apply.stats(), the only record of that choice.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
 import pytest
 
 import keras3r
+from harness import SHAPES, assert_same_state, drive, fresh_variables, gradient_steps, state
 from keras3r import schedule_free
-from keras3r.compiled_apply import stats
+from keras3r.compiled_apply import compiled_functions, stats
 from keras3r.spec import SPECS
 
 tf = pytest.importorskip("tensorflow")
@@ -30,56 +34,35 @@ pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="the compiled apply is TensorFlow-only"
 )
 
-SHAPES = [(30, 20), (20,), (7, 3, 5), (1000,)]
 STEPS = 12
 # XLA fuses the element-wise ops, so it rounds differently from Keras's eager
 # ops: parameters agree to a few float32 ulps.
 RTOL, ATOL = 2e-6, 1e-7
 
 
-def initial_values() -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.standard_normal(s).astype("float32") for s in SHAPES]
-
-
-def gradient_steps(steps: int = STEPS, dtype: str = "float32") -> list[list[np.ndarray]]:
-    rng = np.random.default_rng(1)
-    return [[rng.standard_normal(s).astype(dtype) for s in SHAPES] for _ in range(steps)]
-
-
-def fresh_variables() -> list[keras.Variable]:
-    return [keras.Variable(x) for x in initial_values()]
-
-
-def stock_like(ours: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-    """The same optimizer, built by plain Keras (no keras3r behaviour)."""
-    return type(ours).from_config(ours.get_config())
-
-
-def drive_eagerly(opt, variables, steps, via="apply") -> None:
-    for grads in steps:
-        tensors = [tf.constant(g) for g in grads]
-        if via == "apply":
-            opt.apply(tensors, variables)
-        else:
-            opt.apply_gradients(zip(tensors, variables))
-
-
-def values(opt, variables) -> list[np.ndarray]:
-    return [np.asarray(v) for v in variables] + [np.asarray(v) for v in opt.variables]
-
-
 def assert_all_close(ours: list[np.ndarray], stock: list[np.ndarray]) -> None:
-    assert len(ours) == len(stock)
-    for a, b in zip(ours, stock):
-        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    assert_same_state(ours, stock, rtol=RTOL, scaled_atol=ATOL)
+
+
+def tracing_counts(opt) -> list[int]:
+    """TensorFlow's trace count of each compiled update `opt` holds."""
+    return [f.experimental_get_tracing_count() for f in compiled_functions(opt)]
+
+
+def assert_compiled_without_retracing(opt, targets, steps) -> None:
+    """The first step may trace; every later one runs the compiled update, tracing nothing."""
+    drive(opt, targets, steps[:1])
+    first, traced = stats(opt), tracing_counts(opt)
+    drive(opt, targets, steps[1:])
+    assert traced and tracing_counts(opt) == traced
+    assert stats(opt)["compiled_calls"] - first["compiled_calls"] == len(steps) - 1
+    assert stats(opt)["keras_calls"] == 0
 
 
 def test_eager_apply_uses_one_compiled_function_without_retracing():
     opt = keras3r.optimizer_adam_w(learning_rate=0.01)
     variables = fresh_variables()
-    drive_eagerly(opt, variables, gradient_steps(30))
-    assert stats(opt) == {"traces": 1, "compiled_calls": 30, "keras_calls": 0, "entries": 1}
+    assert_compiled_without_retracing(opt, variables, gradient_steps(30))
     assert int(opt.iterations.numpy()) == 30
 
 
@@ -87,9 +70,12 @@ def test_fresh_lists_of_the_same_variables_reuse_the_compiled_function():
     # What an R loop does: a new list object every call, the same variables.
     opt = keras3r.optimizer_adam_w()
     variables = fresh_variables()
-    for grads in gradient_steps(5):
+    steps = gradient_steps(5)
+    opt.apply([tf.constant(g) for g in steps[0]], list(variables))
+    traced = tracing_counts(opt)
+    for grads in steps[1:]:
         opt.apply([tf.constant(g) for g in grads], list(variables))
-    assert stats(opt)["traces"] == 1
+    assert traced and tracing_counts(opt) == traced
     assert stats(opt)["compiled_calls"] == 5
 
 
@@ -109,11 +95,11 @@ def test_results_equal_stock_adamw_driven_eagerly(settings, via):
     ours = keras3r.optimizer_adam_w(**settings)
     stock = keras.optimizers.AdamW(**settings)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
-    steps = gradient_steps()
-    drive_eagerly(ours, ours_vars, steps, via)
-    drive_eagerly(stock, stock_vars, steps, via)
+    steps = gradient_steps(STEPS)
+    drive(ours, ours_vars, steps, via)
+    drive(stock, stock_vars, steps, via)
     assert stats(ours)["compiled_calls"] == STEPS
-    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+    assert_all_close(state(ours, ours_vars), state(stock, stock_vars))
 
 
 def test_same_maths_as_stock_keras_under_xla_bit_for_bit():
@@ -127,11 +113,11 @@ def test_same_maths_as_stock_keras_under_xla_bit_for_bit():
     def stock_step(grads):
         stock.apply(grads, stock_vars)
 
-    for grads in gradient_steps():
+    for grads in gradient_steps(STEPS):
         tensors = [tf.constant(g) for g in grads]
         ours.apply(tensors, ours_vars)
         stock_step(tensors)
-    for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
+    for a, b in zip(state(ours, ours_vars), state(stock, stock_vars)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -166,18 +152,22 @@ def test_numpy_float64_gradients_as_from_r():
     stock = keras.optimizers.AdamW()
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     steps = gradient_steps(5, dtype="float64")
-    for grads in steps:
+    ours.apply(steps[0], ours_vars)
+    traced = tracing_counts(ours)
+    for grads in steps[1:]:
         ours.apply(grads, ours_vars)
+    for grads in steps:
         stock.apply(grads, stock_vars)
-    assert stats(ours) == {"traces": 1, "compiled_calls": 5, "keras_calls": 0, "entries": 1}
-    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+    assert traced and tracing_counts(ours) == traced
+    assert (stats(ours)["compiled_calls"], stats(ours)["keras_calls"]) == (5, 0)
+    assert_all_close(state(ours, ours_vars), state(stock, stock_vars))
 
 
 def test_optimizer_variables_are_built_eagerly_before_the_trace():
     opt = keras3r.optimizer_adam_w()
     variables = fresh_variables()
     assert not opt.built
-    drive_eagerly(opt, variables, gradient_steps(1))
+    drive(opt, variables, gradient_steps(1))
     assert opt.built
     # iterations, learning_rate, then a momentum and a velocity per variable.
     assert len(opt.variables) == 2 + 2 * len(SHAPES)
@@ -189,15 +179,16 @@ def test_changed_settings_compile_a_new_update():
     stock = keras.optimizers.AdamW()
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     first, second = gradient_steps(6)[:3], gradient_steps(6)[3:]
-    drive_eagerly(ours, ours_vars, first)
-    drive_eagerly(stock, stock_vars, first)
+    drive(ours, ours_vars, first)
+    drive(stock, stock_vars, first)
     for opt in (ours, stock):
         opt.weight_decay = 0.2  # a Python float: baked into a trace
         opt.learning_rate = 0.05  # a variable: read by the same trace
-    drive_eagerly(ours, ours_vars, second)
-    drive_eagerly(stock, stock_vars, second)
-    assert stats(ours)["traces"] == 2
-    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+    # Compiled again for the new settings on their first step, then reused; an
+    # update traced with the old weight decay would part from stock below.
+    assert_compiled_without_retracing(ours, ours_vars, second)
+    drive(stock, stock_vars, second)
+    assert_all_close(state(ours, ours_vars), state(stock, stock_vars))
 
 
 def test_learning_rate_replaced_by_a_schedule_is_seen():
@@ -205,14 +196,14 @@ def test_learning_rate_replaced_by_a_schedule_is_seen():
     stock = keras.optimizers.AdamW(learning_rate=0.01)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     steps = gradient_steps(6)
-    drive_eagerly(ours, ours_vars, steps[:3])
-    drive_eagerly(stock, stock_vars, steps[:3])
+    drive(ours, ours_vars, steps[:3])
+    drive(stock, stock_vars, steps[:3])
     for opt in (ours, stock):
         opt.learning_rate = keras.optimizers.schedules.ExponentialDecay(0.05, 2, 0.5)
-    drive_eagerly(ours, ours_vars, steps[3:])
-    drive_eagerly(stock, stock_vars, steps[3:])
-    assert stats(ours)["traces"] == 2
-    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+    # An update traced with the old constant rate would part from stock below.
+    assert_compiled_without_retracing(ours, ours_vars, steps[3:])
+    drive(stock, stock_vars, steps[3:])
+    assert_all_close(state(ours, ours_vars), state(stock, stock_vars))
 
 
 def test_learning_rate_function_is_called_every_eager_step():
@@ -232,12 +223,12 @@ def test_learning_rate_function_is_called_every_eager_step():
     ours = keras3r.optimizer_adam_w(learning_rate=rate)
     stock = keras.optimizers.AdamW(learning_rate=stock_rate)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
-    drive_eagerly(ours, ours_vars, gradient_steps(4))
-    drive_eagerly(stock, stock_vars, gradient_steps(4))
+    drive(ours, ours_vars, gradient_steps(4))
+    drive(stock, stock_vars, gradient_steps(4))
     assert stats(ours)["compiled_calls"] == 0
     assert stats(ours)["keras_calls"] == 4
     assert len(calls) == len(stock_calls) >= 4
-    for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
+    for a, b in zip(state(ours, ours_vars), state(stock, stock_vars)):
         np.testing.assert_array_equal(a, b)
 
 
@@ -260,14 +251,11 @@ def test_every_keras3r_optimizer_compiles_and_matches_stock(name):
     stock = schedule_free.prepare(stock)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     steps = gradient_steps(5)
-    drive_eagerly(ours, ours_vars, steps)
-    drive_eagerly(stock, stock_vars, steps)
-    assert stats(ours) == {"traces": 1, "compiled_calls": 5, "keras_calls": 0, "entries": 1}
+    assert_compiled_without_retracing(ours, ours_vars, steps)
+    drive(stock, stock_vars, steps)
     # Some (Ftrl) grow their values to 1e3 and divide by them: rounding is
     # compared at the scale of each array.
-    for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
-        scale = max(1.0, float(np.max(np.abs(b))))
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * scale)
+    assert_same_state(state(ours, ours_vars), state(stock, stock_vars))
 
 
 def test_loss_scale_optimizer_compiles_and_matches_stock():
@@ -275,10 +263,10 @@ def test_loss_scale_optimizer_compiles_and_matches_stock():
     stock = keras.optimizers.LossScaleOptimizer(keras.optimizers.AdamW())
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     steps = gradient_steps(5)
-    drive_eagerly(ours, ours_vars, steps)
-    drive_eagerly(stock, stock_vars, steps)
+    drive(ours, ours_vars, steps)
+    drive(stock, stock_vars, steps)
     assert stats(ours)["compiled_calls"] == 5
-    assert_all_close(values(ours, ours_vars), values(stock, stock_vars))
+    assert_all_close(state(ours, ours_vars), state(stock, stock_vars))
 
 
 def test_composes_with_the_cross_replica_clipping_fix():
@@ -288,10 +276,10 @@ def test_composes_with_the_cross_replica_clipping_fix():
     assert "_clip_gradients" in own  # keras3r.cross_replica's, still in force
     stock = keras.optimizers.AdamW(clipnorm=0.5)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
-    drive_eagerly(opt, ours_vars, gradient_steps(4))
-    drive_eagerly(stock, stock_vars, gradient_steps(4))
+    drive(opt, ours_vars, gradient_steps(4))
+    drive(stock, stock_vars, gradient_steps(4))
     assert stats(opt)["compiled_calls"] == 4
-    assert_all_close(values(opt, ours_vars), values(stock, stock_vars))
+    assert_all_close(state(opt, ours_vars), state(stock, stock_vars))
 
 
 def test_sparse_gradient_takes_keras_path_and_matches_stock():
@@ -338,10 +326,15 @@ def test_public_call_when_tf_has_no_flat_call():
 
 
 def test_inside_a_plain_tf_function_the_update_is_a_nested_xla_function():
-    """A custom step without jit_compile: the update alone is compiled, once per trace."""
+    """A custom step without jit_compile: the update alone is compiled, once per trace.
+
+    The variables hold 120,000 parameters: a smaller update keeps Keras's
+    path there (test_nesting_rule.py).
+    """
     ours = keras3r.optimizer_adam_w(learning_rate=0.01)
     stock = keras.optimizers.AdamW(learning_rate=0.01)
-    ours_vars, stock_vars = fresh_variables(), fresh_variables()
+    shapes = [(300, 400), (400,)]
+    ours_vars, stock_vars = fresh_variables(shapes), fresh_variables(shapes)
 
     @tf.function
     def ours_step(grads):
@@ -351,17 +344,18 @@ def test_inside_a_plain_tf_function_the_update_is_a_nested_xla_function():
     def stock_step(grads):
         stock.apply(grads, stock_vars)
 
-    steps = gradient_steps()
+    steps = gradient_steps(STEPS, shapes)
     for grads in steps:
         tensors = [tf.constant(g) for g in grads]
         ours_step(tensors)
         stock_step(tensors)
-    state = vars(ours)["_keras3r_compiled_apply"]
-    # Traced with ours_step (twice at most: tf.function retraces once when the
-    # first trace creates the optimizer's variables), never per step.
-    assert 1 <= state.graph_traces <= 2 < len(steps)
+    # The update is traced with ours_step (twice at most: tf.function retraces
+    # once when the first trace creates the optimizer's variables), never per step.
+    traces = ours_step.experimental_get_tracing_count()
+    assert 1 <= traces <= 2 < len(steps)
+    assert stats(ours)["nested"] == traces
     assert stats(ours)["compiled_calls"] == 0 and stats(ours)["keras_calls"] == 0
-    for a, b in zip(values(ours, ours_vars), values(stock, stock_vars)):
+    for a, b in zip(state(ours, ours_vars), state(stock, stock_vars)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
@@ -406,7 +400,7 @@ def test_missing_gradient_takes_keras_path():
 
 def test_unknown_variables_raise_keras_error_without_warning(recwarn):
     opt = keras3r.optimizer_adam_w()
-    drive_eagerly(opt, fresh_variables(), gradient_steps(1))
+    drive(opt, fresh_variables(), gradient_steps(1))
     with pytest.raises(ValueError, match="Unknown variable"):
         opt.apply([tf.constant(g) for g in gradient_steps(1)[0]], fresh_variables())
     assert not [w for w in recwarn if "XLA-compiled" in str(w.message)]
@@ -439,79 +433,14 @@ def test_class_and_config_are_stock_and_save_load_gives_plain_adamw(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_checkpoint_round_trip():
+def test_checkpoint_round_trip(tmp_path):
     opt = keras3r.optimizer_adam_w()
     variables = fresh_variables()
-    drive_eagerly(opt, variables, gradient_steps(2))
+    drive(opt, variables, gradient_steps(2))
     checkpoint = tf.train.Checkpoint(optimizer=opt)
     saved = [np.asarray(v) for v in opt.variables]
-    path = checkpoint.write(os.path.join(os.environ.get("TMPDIR", "/tmp"), "k3r_ca_ckpt"))
-    drive_eagerly(opt, variables, gradient_steps(2))
+    path = checkpoint.write(str(tmp_path / "ckpt"))
+    drive(opt, variables, gradient_steps(2))
     checkpoint.read(path).assert_consumed()
     for a, b in zip(opt.variables, saved):
         np.testing.assert_array_equal(np.asarray(a), b)
-
-
-def run_python(code: str, env_extra: dict[str, str]) -> dict:
-    """Run `code` in a fresh Python (for a backend or device set-up); last line is JSON."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_extra)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_several_replicas_keep_keras_path():
-    # Two logical CPUs must be configured before TF starts: a fresh process.
-    result = run_python(
-        """
-        import json
-        import numpy as np
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        import keras, keras3r
-        from keras3r.compiled_apply import stats
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():
-            opt = keras3r.optimizer_adam_w()
-            variables = [keras.Variable(np.ones((4,), "float32"))]
-        grads = [tf.constant(np.full((4,), 0.5, "float32"))]
-        strategy.run(lambda: opt.apply(grads, variables))  # eager, in replica context
-        opt.apply(grads, variables)  # eager, outside the scope: built under 2 replicas
-        print(json.dumps({"replicas": strategy.num_replicas_in_sync, **stats(opt),
-                          "iterations": int(opt.iterations.numpy())}))
-        """,
-        {"KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""},
-    )
-    assert result["replicas"] == 2
-    assert result["compiled_calls"] == 0
-    assert result["traces"] == 0
-    assert result["iterations"] == 2
-
-
-def test_no_op_on_torch():
-    # JAX has its own compiled path (test_compiled_apply_jax.py); torch keeps Keras's.
-    backend = "torch"
-    pytest.importorskip(backend)
-    result = run_python(
-        """
-        import json
-        import numpy as np
-        import keras, keras3r
-        opt = keras3r.optimizer_adam_w()
-        variables = [keras.Variable(np.ones((4,), "float32"))]
-        opt.apply([keras.ops.ones((4,))], variables)
-        print(json.dumps({"backend": keras.backend.backend(), "class": type(opt).__name__,
-                          "patched": sorted(k for k in vars(opt) if k.startswith("_keras3r")
-                                            or k == "apply")}))
-        """,
-        {"KERAS_BACKEND": backend},
-    )
-    assert result["backend"] == backend
-    assert result["class"] == "AdamW"
-    assert "apply" not in result["patched"]
-    assert "_keras3r_compiled_apply" not in result["patched"]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import doctest
 import inspect
+import io
 import re
 from pathlib import Path
 
-import keras
 import pytest
 
 import keras3r
+import keras3r.family
 import render_docs
-from keras3r.docs import docstring
+from keras3r.docs import docstring, python_text
 from keras3r.spec import SPECS
+from keras3r.spec.shared import RATE_FUNCTION_DETAILS
+from keras3r.spec.spelling import text_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "spec" / "optimizer_adam_w.seed.txt"
@@ -78,24 +83,64 @@ def _docstring_arguments(doc: str) -> dict[str, str]:
     return {name: " ".join(body.split()) for name, body in entries}
 
 
+def _only_in(language: str, markdown: str) -> list[str]:
+    """The paragraphs of `markdown` that reach `language`'s docs alone."""
+    other = {"R": "Python", "Python": "R"}[language]
+    shared = set(text_for(other, markdown).split("\n\n"))
+    return [p for p in text_for(language, markdown).split("\n\n") if p not in shared]
+
+
+def _without(words: list[str], run: list[str]) -> list[str]:
+    """`words` less one occurrence of the consecutive words `run`, which must be there."""
+    for i in range(len(words) - len(run) + 1):
+        if words[i : i + len(run)] == run:
+            return words[:i] + words[i + len(run) :]
+    raise AssertionError(f"not found: {' '.join(run)}")
+
+
+def _shared(words: list[str], language: str, markdown: str) -> list[str]:
+    """`words` of `language`'s docs of `markdown`, less the paragraphs for that language alone."""
+    for paragraph in _only_in(language, markdown):
+        words = _without(words, _python_words(python_text(paragraph)))
+    return words
+
+
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_docstring_says_what_the_man_page_says(name: str, rendered: dict[str, str]) -> None:
+    spec = SPECS[name]
     doc = inspect.getdoc(getattr(keras3r, name)) + "\n"
-    assert doc == docstring(SPECS[name])
+    assert doc == docstring(spec)
     page = render_docs.sections(_drop_footer(rendered[name]))
     assert doc.splitlines()[0] == page["title"]
-    described = " ".join(doc.split("\nArgs:\n")[0].splitlines()[1:])
-    on_page = page["Description"] + "\n\n" + page.get("Details", "")
-    assert _python_words(described) == _python_words(on_page)
+    described = _python_words(" ".join(doc.split("\nArgs:\n")[0].splitlines()[1:]))
+    on_page = _python_words(page["Description"] + "\n\n" + page.get("Details", ""))
+    # Each language's own paragraphs aside, both say the same.
+    assert _shared(described, "Python", spec.details) == _shared(on_page, "R", spec.details)
     in_rd = dict(_arguments(page["Arguments"]))
     in_doc = _docstring_arguments(doc)
     if "..." in in_rd:
         in_rd["**kwargs"] = in_rd.pop("...")
     assert sorted(in_doc) == sorted(in_rd), "every argument documented on both sides"
+    docs = {a.name: a.doc for a in spec.args} | {"**kwargs": spec.dots_doc}
     for argument, text in in_rd.items():
-        assert _python_words(in_doc[argument]) == _python_words(text), argument
+        in_python = _shared(_python_words(in_doc[argument]), "Python", docs[argument])
+        assert in_python == _shared(_python_words(text), "R", docs[argument]), argument
     returns = doc.split("\nReturns:\n", 1)[1].split("\n\n", 1)[0]
     assert _python_words(returns) == _python_words(page["Value"])
+
+
+def test_a_learning_rate_function_is_explained_in_each_language(
+    rendered: dict[str, str],
+) -> None:
+    # R's page: an R function through reticulate; the docstring: a Python callable.
+    optimizers = [n for n, s in SPECS.items() if RATE_FUNCTION_DETAILS in s.details]
+    assert len(optimizers) == 14  # every optimizer but the loss-scale and multi ones
+    for name in optimizers:
+        details = render_docs.sections(_drop_footer(rendered[name]))["Details"]
+        doc = getattr(keras3r, name).__doc__
+        assert "reticulate" in details and "compile(run_eagerly = TRUE)" in details, name
+        assert "reticulate" not in doc and "R function" not in doc, name
+        assert "model.compile(run_eagerly=True)" in doc and "Keras variable" in doc, name
 
 
 def test_docstrings_speak_python() -> None:
@@ -105,12 +150,18 @@ def test_docstrings_speak_python() -> None:
             assert not re.search(r"\b(NULL|TRUE|FALSE)\b|\$", code), (name, code)
 
 
+_DOCTESTS = {
+    test.name.rpartition(".")[2]: test
+    for test in doctest.DocTestFinder().find(keras3r.family)
+    if test.examples
+}
+
+
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_python_examples_run(name: str) -> None:
-    lines = [
-        line[4:] for line in docstring(SPECS[name]).split("\nExamples:\n", 1)[1].splitlines()
-        if line.strip().startswith(">>> ")
-    ]
-    namespace = {"keras": keras, **{n: getattr(keras3r, n) for n in keras3r.__all__}}
-    exec("\n".join(line.strip()[4:] for line in lines), namespace)  # noqa: S102
-    assert namespace.get("opt") is not None
+def test_python_example_is_a_doctest_that_passes(name: str) -> None:
+    # What `pytest --doctest-modules py/keras3r/family.py` runs, one test per function.
+    test = _DOCTESTS[name]
+    assert sum(bool(example.want) for example in test.examples) >= 1, "shows no output"
+    report = io.StringIO()
+    result = doctest.DocTestRunner().run(copy.copy(test), out=report.write)
+    assert result.failed == 0, report.getvalue()

@@ -16,7 +16,8 @@ whether it is valid and what Keras must receive. The property, for every call:
   names, in backticks, an argument whose value was bad (or that broke a
   cross-argument rule, or that Keras itself refuses).
 
-The number of bad values tried goes to build/figures/bad_inputs.json.
+The number of bad values tried goes to bad_inputs.json in the `figures`
+directory (conftest.py).
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ from keras3r.checks import (
 from keras3r.spec import SPECS, Arg, FunctionSpec, shared
 from keras3r.spec import optimizers as optimizer_specs
 from keras3r.spec import schedules as schedule_specs
-
-ROOT = Path(__file__).resolve().parents[2]
-FIGURE = ROOT / "build" / "figures" / "bad_inputs.json"
 
 # Keras computes in float32 and counts steps in int64: a value beyond these
 # becomes inf, or fails at the first training step, so it is bad input.
@@ -147,18 +145,6 @@ def integer_verdict(check: Integer, value: Any) -> Verdict:
     return ok(n) if check.low <= n <= INT64_MAX else BAD
 
 
-def takes_no_arguments(fn: Callable) -> bool:
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return True  # some builtins hide their signature: nothing to hold against them
-    try:
-        signature.bind()
-    except TypeError:
-        return False
-    return True
-
-
 def real_list_verdict(check: RealList, value: Any) -> Verdict:
     is_vector = isinstance(value, np.ndarray) and value.ndim == 1
     if not (isinstance(value, (list, tuple, range)) or is_vector):
@@ -210,21 +196,13 @@ def patterns_verdict(value: Any) -> Verdict:
     return ok(dict(value))
 
 
-def takes_one_argument(fn: Callable) -> bool:
-    try:
-        inspect.signature(fn).bind(object())
-    except TypeError:
-        return False
-    return True
-
-
 def routing_verdict(value: Any) -> Verdict:
     if isinstance(value, keras.optimizers.OptimizerMap):
         fine = all(routable(o) for o in value.values()) and routable(value.default_optimizer)
         return ok(value) if fine else BAD
     keras_object = type(value).__module__.startswith("keras")
     if callable(value) and not isinstance(value, type) and not keras_object:
-        return ok(value) if takes_one_argument(value) else BAD
+        return ok(value) if ROUTING_FUNCTIONS[value] else BAD
     return BAD
 
 
@@ -255,7 +233,7 @@ def verdict(check: Check, value: Any) -> Verdict:
         if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
             return ok(value)
         if callable(value):
-            return ok(value) if takes_no_arguments(value) else BAD
+            return ok(value) if RATE_FUNCTIONS[value] else BAD
         return real_verdict(Real(low=0.0), value)
     if isinstance(check, Real):
         return real_verdict(check, value)
@@ -445,18 +423,22 @@ def _rate_of_anything(*args: Any) -> float:
     return 0.1
 
 
+# The functions given as `learning_rate`, each with whether Keras can call it
+# as it does, with no arguments: written out case by case, not worked out by
+# the rule that keras3r applies.
+RATE_FUNCTIONS: dict[Callable, bool] = {
+    _constant_rate: True,
+    _rate_of_step: False,  # a function of the step: Keras calls it with no arguments
+    _rate_of_anything: True,
+    keras.optimizers.schedules.ExponentialDecay: False,  # the class, not an instance
+}
+
+
 def learning_rates() -> st.SearchStrategy[Any]:
     return st.one_of(
         reals(Real(low=0.0)),
         st.builds(_schedule_instance),
-        st.sampled_from(
-            [
-                _constant_rate,
-                _rate_of_step,  # a function of the step: Keras calls it with no arguments
-                _rate_of_anything,
-                keras.optimizers.schedules.ExponentialDecay,  # the class, not an instance
-            ]
-        ),
+        st.sampled_from(list(RATE_FUNCTIONS)),
     )
 
 
@@ -514,6 +496,11 @@ def _route_none() -> Any:
     return keras3r.optimizer_sgd()
 
 
+# The functions given as a multi optimizer's routing, each with whether Keras
+# can call it as it does, with one variable: written out case by case.
+ROUTING_FUNCTIONS: dict[Callable, bool] = {_route_one: True, _route_two: False, _route_none: False}
+
+
 def routable_optimizers() -> st.SearchStrategy[Any]:
     return st.one_of(
         optimizers(),
@@ -538,7 +525,7 @@ def optimizer_patterns() -> st.SearchStrategy[Any]:
 def optimizer_routings() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.builds(lambda: keras3r.optimizer_map(keras3r.optimizer_sgd())),
-        st.sampled_from([_route_one, _route_two, _route_none, keras.optimizers.Adam]),
+        st.sampled_from([*ROUTING_FUNCTIONS, keras.optimizers.Adam]),
         st.builds(lambda: {"a/.*": keras3r.optimizer_sgd()}),
         st.builds(lambda: keras.optimizers.OptimizerMap(
             keras.optimizers.LossScaleOptimizer(keras3r.optimizer_sgd())
@@ -778,7 +765,7 @@ def test_unknown_keywords_are_refused_by_name(name: str, key: str) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_counts(request: pytest.FixtureRequest) -> Any:
+def report_counts(request: pytest.FixtureRequest, figures: Path) -> Any:
     yield
     if not TALLIES:
         return
@@ -795,11 +782,11 @@ def report_counts(request: pytest.FixtureRequest) -> Any:
         "examples_per_function": EXAMPLES_PER_FUNCTION,
         "per_function": {name: vars(t) for name, t in TALLIES.items()},
     }
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    FIGURE.write_text(json.dumps(record, indent=2) + "\n")
+    figure = figures / "bad_inputs.json"
+    figure.write_text(json.dumps(record, indent=2) + "\n")
     line = (
         f"test_properties: {total.bad_values} bad inputs tried in {total.calls} calls "
-        f"({total.built} built, {total.refused} refused) -> {FIGURE.relative_to(ROOT)}"
+        f"({total.built} built, {total.refused} refused) -> {figure}"
     )
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     if capture is not None:

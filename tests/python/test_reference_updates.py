@@ -3,11 +3,13 @@
 Each optimizer of backend_driver.OPTIMIZERS (optimizer_adam_w,
 optimizer_lamb, optimizer_muon, optimizer_schedule_free_adam_w) runs STEPS
 steps on several float32 variables with seeded random gradients for every
-one of its configurations: on TensorFlow eagerly (keras3r's compiled eager
-apply and Keras's own op-by-op path), in tf.function and under XLA (in this
-process), on JAX eagerly (keras3r's jit-compiled eager apply) and jitted
-through stateless_apply, and on torch (each in one subprocess, since Keras
-fixes its backend per process).
+one of its configurations, on the Keras backend of this process: on
+TensorFlow eagerly (keras3r's compiled eager apply and Keras's own op-by-op
+path), in tf.function and under XLA; on JAX eagerly (keras3r's jit-compiled
+eager apply) and jitted through stateless_apply; on torch eagerly. Keras
+fixes its backend once per process, so this module runs in the main pytest
+process (TensorFlow) and again in the JAX and torch ones (the Makefile's
+test-python names it beside with_jax and with_torch).
 The weights after every step and the whole optimizer state at the end are
 compared with float64 NumPy references written from the papers and Keras's
 sources: reference_adamw.py, reference_lamb.py, reference_muon.py and
@@ -28,20 +30,17 @@ a plausible mistake would (no trust ratio, the exact SVD instead of
 Newton-Schulz, the paper's averaging weights, ...), changes the reference by
 more than 100 * RTOL, so a Keras that ignored or misapplied it would fail here.
 The worst errors are printed, recorded with record_property and written to
-build/figures/reference_errors.json.
+reference_errors_<backend>.json in the `figures` directory of conftest.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import pytest
 
@@ -53,10 +52,8 @@ from reference_lamb import LambConfig, ReferenceLamb
 from reference_muon import MuonConfig, ReferenceMuon
 from reference_schedule_free import ReferenceScheduleFree, ScheduleFreeConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ROOT / "build" / "figures" / "reference_errors.json"
 RTOL = 5e-5
-SUBPROCESS_TIMEOUT = 600
+BACKEND = keras.backend.backend()
 
 REFERENCES: dict[str, tuple[type[ReferenceOptimizer], type]] = {
     "adam_w": (ReferenceAdamW, AdamWConfig),
@@ -68,8 +65,8 @@ REFERENCES: dict[str, tuple[type[ReferenceOptimizer], type]] = {
 CASES = [
     (optimizer, backend, mode, name)
     for optimizer, case in driver.OPTIMIZERS.items()
-    for backend, modes in driver.MODES.items()
-    for mode in modes
+    for backend in [BACKEND]
+    for mode in driver.MODES[backend]
     for name in case.configs
 ]
 # What each configuration is compared with in test_each_feature_changes_the_result.
@@ -152,46 +149,17 @@ def reference_run(optimizer: str, config: Any) -> tuple[list[list[np.ndarray]], 
     )
 
 
-def _start(backend: str, out: Path) -> tuple[subprocess.Popen, Path]:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    log = out.with_suffix(".log")
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(driver.__file__)), str(out)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=str(ROOT),
-        )
-    return proc, log
-
-
 @pytest.fixture(scope="module")
-def results() -> Any:
-    """Every backend's report: jax and torch in subprocesses, TensorFlow here."""
-    import keras
-
-    with tempfile.TemporaryDirectory() as tmp:
-        wanted = ["jax", "torch"]
-        in_process = keras.backend.backend() == "tensorflow"
-        if not in_process:
-            wanted.append("tensorflow")
-        procs = {b: _start(b, Path(tmp) / f"{b}.json") for b in wanted}
-        out = {}
-        if in_process:
-            out["tensorflow"] = driver.run_backend()
-        for backend, (proc, log) in procs.items():
-            code = proc.wait(timeout=SUBPROCESS_TIMEOUT)
-            if code != 0:
-                pytest.fail(f"{backend} driver failed ({code}):\n{log.read_text()[-4000:]}")
-            out[backend] = json.loads((Path(tmp) / f"{backend}.json").read_text())
-    seconds = {b: r["seconds"] for b, r in out.items()}
-    print(f"\ndriver seconds per backend and mode: {seconds}")
+def results(figures: Path) -> Any:
+    """This backend's report, keyed by the backend's name."""
+    out = {BACKEND: driver.run_backend()}
+    seconds = out[BACKEND]["seconds"]
+    print(f"\ndriver seconds per mode on {BACKEND}: {seconds}")
     yield out
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
     _figures["driver_seconds"] = seconds
-    FIGURES.write_text(json.dumps(_figures, indent=2, sort_keys=True) + "\n")
-    print(f"\nworst errors against the float64 references ({FIGURES}):")
+    figure = figures / f"reference_errors_{BACKEND}.json"
+    figure.write_text(json.dumps(_figures, indent=2, sort_keys=True) + "\n")
+    print(f"\nworst errors against the float64 references ({figure}):")
     shown = ("modes", "torch", "schedule_free_averaged", "stock_keras")
     print(json.dumps({k: _figures[k] for k in shown}, indent=2, sort_keys=True))
 
@@ -229,7 +197,7 @@ def test_matches_reference(results, record_property, optimizer, backend, mode, n
             assert stats["compiled_calls"] == steps and stats["keras_calls"] == 0, stats
 
     # A genuine Keras optimizer of the class and name keras3r promises,
-    # configured as asked, with the reference's defaults (keras3r's) for
+    # configured as the case asks, with the reference's defaults (keras3r's) for
     # everything not given.
     assert run["is_keras_class"]
     assert run["name"] == case.name
@@ -354,7 +322,7 @@ def test_each_feature_changes_the_result(optimizer, name):
 
 def test_muon_splits_variables_as_documented(results):
     """Which variables Muon updates with AdamW, read from the slots Keras made."""
-    for backend in driver.MODES:
+    for backend in results:
         runs = results[backend]["runs"]["muon"]
         for name in driver.MUON_CONFIGS:
             velocity = runs[f"eager/{name}"]["state"]["velocity"]
@@ -365,7 +333,7 @@ def test_muon_splits_variables_as_documented(results):
             )
 
 
-@pytest.mark.parametrize("backend", list(driver.MODES))
+@pytest.mark.parametrize("backend", [BACKEND])
 def test_stock_schedule_free_update_differs_where_keras3r_corrects_it(results, backend):
     """Keras 3.15's own ScheduleFreeAdamW is the paper's method on JAX only.
 
@@ -397,7 +365,7 @@ def test_stock_schedule_free_update_differs_where_keras3r_corrects_it(results, b
         assert to_aliased <= RTOL < 100 * RTOL < to_paper
 
 
-@pytest.mark.parametrize("backend", list(driver.MODES))
+@pytest.mark.parametrize("backend", [BACKEND])
 @pytest.mark.parametrize("name", list(driver.TORCH_CONFIGS))
 def test_agrees_with_torch_optim_adamw(results, record_property, backend, name):
     """Keras's AdamW (on every backend) and torch.optim.AdamW, both float32.
@@ -405,8 +373,8 @@ def test_agrees_with_torch_optim_adamw(results, record_property, backend, name):
     With epsilon = 1e-12 in both, the two epsilon placements differ by less
     than 1e-12 / sqrt(v) of a step, far below float32 resolution.
     """
-    runs = results["torch"]["torch_problems"][name]
-    keras_run = results[backend]["torch_problems"][name]["keras"]
+    runs = results[backend]["torch_problems"][name]
+    keras_run = runs["keras"]
     torch_run = runs["torch_optim"]
     assert len(torch_run) == len(keras_run) == driver.TORCH_STEPS
     diff = _max_scaled_difference(keras_run, torch_run)
@@ -432,7 +400,7 @@ def test_torch_epsilon_placement(results, name):
     """
     kwargs = dict(driver.TORCH_CONFIGS[name], epsilon=driver.TORCH_BIG_EPSILON)
     initial, grads = driver.make_problem(driver.TORCH_STEPS, driver.TORCH_SEED)
-    torch_run = results["torch"]["torch_problems"][name]["torch_optim_f64_big_eps"]
+    torch_run = results[BACKEND]["torch_problems"][name]["torch_optim_f64_big_eps"]
     as_torch, _ = run_reference(AdamWConfig(**kwargs, eps_placement="torch"), initial, grads)
     as_keras, _ = run_reference(AdamWConfig(**kwargs), initial, grads)
     exact = _max_scaled_difference(torch_run, as_torch)

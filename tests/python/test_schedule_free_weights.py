@@ -9,18 +9,19 @@ ways and idempotent; the callback evaluates at x during fit() without
 changing the training itself, leaves x in the model after fit() and puts y
 back when fit() resumes; saving with x in saves x; x scores a better
 validation loss than y on a small noisy regression (both losses are written
-to build/figures/schedule_free_losses.json); a multi optimizer swaps its
-schedule-free part only; bad calls are refused naming the argument. The same
-tests run again under JAX and torch, in subprocesses (test_the_same_on_jax_and_torch).
+to schedule_free_losses.json in the `figures` directory of conftest.py); a
+multi optimizer swaps its schedule-free part only; bad calls are refused
+naming the argument. Keras fixes its backend once per process: this module
+runs in the main pytest process (TensorFlow) and again in the JAX and torch
+ones (the Makefile's test-python names it beside with_jax and with_torch),
+where fit() keeps the weights and the optimizer's state outside the
+variables between synchronisations (JAX) and the variables are parameters
+(torch): the swaps and the callback must act at the right moments there too.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -32,8 +33,6 @@ import keras3r
 from reference_common import run_reference
 from reference_schedule_free import ReferenceScheduleFree, ScheduleFreeConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ROOT / "build" / "figures" / "schedule_free_losses.json"
 RTOL = 5e-5  # as in test_reference_updates: float32 against float64 over 50 steps
 
 
@@ -133,7 +132,7 @@ def _training_weights(model: Any) -> list[np.ndarray]:
     return out
 
 
-def test_averaged_weights_validate_better_than_training_weights():
+def test_averaged_weights_validate_better_than_training_weights(figures):
     x_train, y_train, x_val, y_val = _regression()
     model = _model()
     model.fit(x_train, y_train, batch_size=8, epochs=3, verbose=0, shuffle=False)
@@ -141,19 +140,20 @@ def test_averaged_weights_validate_better_than_training_weights():
     with keras3r.with_schedule_free_averaged_weights(model):
         loss_x = float(model.evaluate(x_val, y_val, verbose=0))
     backend = keras.backend.backend()
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    earlier = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    figures = {k: v for k, v in earlier.items() if k in ("tensorflow", "jax", "torch")}
-    figures["problem"] = (
+    figure = figures / "schedule_free_losses.json"
+    # One file for every backend where the runs share a `figures` directory.
+    earlier = json.loads(figure.read_text()) if figure.exists() else {}
+    losses = {k: v for k, v in earlier.items() if k in ("tensorflow", "jax", "torch")}
+    losses["problem"] = (
         "linear regression, 8 inputs, noise variance 1 (the floor), 1024 training / "
         "256 validation rows, batch 8, 3 epochs, unshuffled, "
         "optimizer_schedule_free_adam_w(learning_rate = 0.2)"
     )
-    figures[backend] = {
+    losses[backend] = {
         "validation_mse_training_weights_y": loss_y,
         "validation_mse_averaged_weights_x": loss_x,
     }
-    FIGURES.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    figure.write_text(json.dumps(losses, indent=2, sort_keys=True) + "\n")
     print(f"{backend}: validation MSE: y {loss_y:.4f}, x {loss_x:.4f} (noise floor 1)")
     assert loss_x < loss_y
 
@@ -242,34 +242,6 @@ def test_refusals_name_the_argument():
         keras3r.callback_swap_schedule_free_weights(swap_on_epoch="yes")
     with pytest.raises(TypeError, match="`averaged_after_fit` must be TRUE or FALSE"):
         keras3r.callback_swap_schedule_free_weights(averaged_after_fit=None)
-
-
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="run from the TensorFlow process only"
-)
-def test_the_same_on_jax_and_torch():
-    """This module again under JAX and torch (Keras fixes its backend per process).
-
-    JAX's fit() keeps the weights and the optimizer's state outside the
-    variables between synchronisations, and torch's variables are parameters:
-    the swaps and the callback must act at the right moments there too.
-    """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    procs = {
-        backend: subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-            env=dict(env, KERAS_BACKEND=backend),
-            cwd=str(ROOT),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for backend in ("jax", "torch")
-    }
-    for backend, proc in procs.items():
-        out, _ = proc.communicate(timeout=900)
-        assert proc.returncode == 0, f"{backend}:\n{out[-4000:]}"
-        assert " passed" in out and "skipped" in out, out[-2000:]
 
 
 def test_only_schedule_free_instances_get_the_corrected_update():

@@ -87,7 +87,7 @@ def test_literal_types_follow_r() -> None:
     assert python_default("1e-04") == 1e-4
 
 
-def test_adam_w_signature_reads_as_the_issue_says() -> None:
+def test_adam_w_signature_shows_name_then_keyword_only_arguments() -> None:
     text = str(inspect.signature(keras3r.optimizer_adam_w))
     # `str | None`: None (keras3 R's NULL) lets Keras name the optimizer itself.
     assert "name: 'str | None' = 'adamw', *, loss_scale_factor" in text

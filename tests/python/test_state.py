@@ -23,7 +23,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,7 +79,9 @@ def test_the_cut_is_where_the_state_is_hardest():
     assert (last // ACCUMULATION + 1) % EMA_FREQUENCY == 0
 
 
-def test_resume_after_save_and_load_equals_uninterrupted(keras_tf, tmp_path, record_property):
+def test_resume_after_save_and_load_equals_uninterrupted(
+    keras_tf, tmp_path, record_property, figures
+):
     keras = keras_tf
     straight = _model()
     fit(straight, EPOCHS)
@@ -121,8 +122,6 @@ def test_resume_after_save_and_load_equals_uninterrupted(keras_tf, tmp_path, rec
     worst = max(diffs.values())
     record_property("resume_max_abs_difference", worst)
     print(f"resume after save/load vs uninterrupted: max abs difference {worst:.3g}")
-    figures = Path(__file__).resolve().parents[2] / "build" / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
     (figures / "resume_difference.json").write_text(
         json.dumps({"max_abs_difference": worst, "per_variable": diffs}, indent=2) + "\n"
     )

@@ -22,3 +22,30 @@ usage_of <- function(fun) {
   }, "")
   paste(parts, collapse = ", ")
 }
+
+# The package's help pages: from man/ on the source tree (testthat::test_local),
+# from the installed package's Rd database under R CMD check.
+package_path <- function() getNamespaceInfo("keras3r", "path")
+from_source <- function() dir.exists(file.path(package_path(), "man"))
+
+rd_pages <- function() {
+  if (from_source()) {
+    files <- list.files(file.path(package_path(), "man"), pattern = "[.]Rd$")
+    stats::setNames(lapply(files, rd_page), files)
+  } else {
+    tools::Rd_db("keras3r", lib.loc = dirname(package_path()))
+  }
+}
+
+rd_page <- function(file) {
+  if (from_source()) {
+    tools::parse_Rd(file.path(package_path(), "man", file))
+  } else {
+    tools::Rd_db("keras3r", lib.loc = dirname(package_path()))[[file]]
+  }
+}
+
+rd_field <- function(rd, tag) {
+  fields <- Filter(function(x) identical(attr(x, "Rd_tag"), tag), rd)
+  vapply(fields, function(x) paste(unlist(x), collapse = ""), "")
+}

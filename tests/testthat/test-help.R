@@ -2,21 +2,7 @@
 # These tests run on the source tree (testthat::test_local) and on the
 # installed package (R CMD check); each reads what is there.
 
-package_path <- function() getNamespaceInfo("keras3r", "path")
-from_source <- function() dir.exists(file.path(package_path(), "man"))
-
-rd_page <- function(file) {
-  if (from_source()) {
-    tools::parse_Rd(file.path(package_path(), "man", file))
-  } else {
-    tools::Rd_db("keras3r", lib.loc = dirname(package_path()))[[file]]
-  }
-}
-
-rd_field <- function(rd, tag) {
-  fields <- Filter(function(x) identical(attr(x, "Rd_tag"), tag), rd)
-  vapply(fields, function(x) paste(unlist(x), collapse = ""), "")
-}
+# package_path(), from_source(), rd_page() and rd_field(): helper-keras3r.R.
 
 test_that("?keras3r is a package page on installing, where to start and the families", {
   rd <- rd_page("keras3r-package.Rd")

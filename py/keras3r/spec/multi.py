@@ -17,6 +17,7 @@ from keras3r.checks import (
 )
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
+from keras3r.spec.spelling import only_in
 
 FAMILY = "optimizers"
 
@@ -51,25 +52,44 @@ _RELOAD = (
 _MULTI_RATE = (
     "A multi optimizer has no learning rate of its own: Keras raises an error "
     "when `opt$learning_rate` is read or set. Each optimizer in `opt$optimizers` "
-    "has its own, and printing the multi optimizer in R lists them with their "
-    "patterns."
+    "has its own."
+)
+_MULTI_RATE_PRINTED = only_in(
+    "R", "Printing a multi optimizer lists its optimizers with their patterns and learning rates."
 )
 
 _FUNCTION_MAP = (
     "A function given as `optimizer_map` is called once per variable, when the "
-    "optimizer is built, and must return the variable's optimizer; an R "
-    "function works too, as it runs on R's own thread before the first step. "
+    "optimizer is built, and must return the variable's optimizer. "
     "Keras cannot write a function into a model file, so keras3r warns at the "
     "call that such a model cannot be saved and loaded; use `optimizer_map()` "
     "for a model that you will save."
 )
+_R_FUNCTION_MAP = only_in(
+    "R",
+    "An R function works as `optimizer_map` too: it is called when the optimizer "
+    "is built, before the first step, and so on R's own thread.",
+)
 
-_PATTERNS_DOC = (
-    "A named list of optimizers, or `NULL`. Each name is a regular expression "
-    "that a variable's whole path must match (see Details), and each element "
-    "the optimizer for the variables it matches. A dict in Python. The same "
-    "optimizer may appear under several patterns. Loss-scale and multi "
+# R users give the patterns as a named list, Python users as a dict.
+_PATTERNS_TAIL = (
+    "The same optimizer may appear under several patterns. Loss-scale and multi "
     "optimizers cannot be elements. Defaults to `NULL`, no patterns."
+)
+_PATTERNS_DOC = (
+    only_in(
+        "R",
+        "A named list of optimizers, or `NULL`. Each name is a regular expression "
+        "that a variable's whole path must match (see Details), and each element "
+        "the optimizer for the variables it matches. " + _PATTERNS_TAIL,
+    )
+    + "\n\n"
+    + only_in(
+        "Python",
+        "A dict of optimizers, or `NULL`. Each key is a regular expression that a "
+        "variable's whole path must match (see Details), and each value the "
+        "optimizer for the variables it matches. " + _PATTERNS_TAIL,
+    )
 )
 
 MAP = FunctionSpec(
@@ -127,7 +147,9 @@ MULTI = FunctionSpec(
         "its own optimizer. The whole is one Keras optimizer, for `compile()` or "
         "`opt$apply()`, saved and loaded with the model like any other."
     ),
-    details="\n\n".join((_ROUTING, _RELOAD, _MULTI_RATE, _FUNCTION_MAP)),
+    details="\n\n".join(
+        (_ROUTING, _RELOAD, _MULTI_RATE, _MULTI_RATE_PRINTED, _FUNCTION_MAP, _R_FUNCTION_MAP)
+    ),
     args=(
         Arg(
             "optimizer_map",

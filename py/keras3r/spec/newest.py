@@ -51,7 +51,7 @@ LAMB = optimizer_spec(  # `...` comes last
         shared.name('"lamb"'),
     ],
     ("You et al., 2020. *Large Batch Optimization for Deep Learning: Training BERT in 76 minutes*. <https://arxiv.org/abs/1904.00962>",),
-    ("optimizer_lamb(learning_rate = 0.01)", "optimizer_lamb(learning_rate=0.01)"),
+    ("optimizer_lamb(learning_rate = 0.01)", "[0.9784, 1.9784, 2.9784]"),
 )
 
 _MUON_SPLIT = (
@@ -128,7 +128,7 @@ MUON = optimizer_spec(  # `...` comes last
         "Jordan et al., 2024. *Muon: An optimizer for hidden layers in neural networks*. <https://kellerjordan.github.io/posts/muon/>",
         "Liu et al., 2025. *Muon is Scalable for LLM Training*. <https://arxiv.org/abs/2502.16982>",
     ),
-    ("optimizer_muon(learning_rate = 0.01)", "optimizer_muon(learning_rate=0.01)"),
+    ("optimizer_muon(learning_rate = 0.01)", "[0.99, 1.9899, 2.9899]"),
     details="\n\n".join((_MUON_SPLIT, _MUON_DEFAULTS, shared.OPTIMIZER_DETAILS)),
 )
 
@@ -170,7 +170,7 @@ SCHEDULE_FREE_ADAM_W = optimizer_spec(  # `...` comes last
     ("Defazio et al., 2024. *The Road Less Scheduled*. <https://arxiv.org/abs/2405.15682>",),
     (
         "optimizer_schedule_free_adam_w(learning_rate = 0.01)",
-        "optimizer_schedule_free_adam_w(learning_rate=0.01)",
+        "[0.99, 1.99, 2.99]",
     ),
     details="\n\n".join((_SCHEDULE_FREE_X, shared.OPTIMIZER_DETAILS)),
 )

@@ -8,23 +8,35 @@ from typing import Any
 from keras3r.checks import ArgumentError, Boolean, Integer, OptimizerInstance, Real
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
+from keras3r.spec.spelling import python_call
 
 FAMILY = "optimizers"
 
 
-def _examples(call: str, py_call: str) -> tuple[str, str]:
-    """The same small, runnable example in R and in Python."""
+def _examples(call: str, weights_after: str, keras_class: str, name: str) -> tuple[str, str]:
+    """One small example, the same steps in R and in Python, for an optimizer.
+
+    `call` is written once, in R; the Python example spells it in Python.
+    `weights_after` is how Python prints the weights after the one step (the
+    docstring's doctest checks it, as it checks the class and the name).
+    """
     r = (
         f"opt <- {call}\n"
+        "opt  # its class, name, learning rate and settings\n"
         "keras <- reticulate::import(\"keras\")\n"
         "w <- keras$Variable(c(1, 2, 3))\n"
         "opt$apply(list(keras$ops$ones(3L)), list(w))  # one update step\n"
-        "as.numeric(keras$ops$convert_to_numpy(w))"
+        "round(as.numeric(keras$ops$convert_to_numpy(w)), 4)  # the weights after it"
     )
     py = (
-        f">>> opt = {py_call}\n"
+        ">>> import keras\n"
+        f">>> opt = {python_call(call)}\n"
+        ">>> type(opt).__name__, opt.name\n"
+        f"({keras_class!r}, {name!r})\n"
         ">>> w = keras.Variable([1.0, 2.0, 3.0])\n"
-        ">>> opt.apply([keras.ops.ones(3)], [w])  # one update step"
+        ">>> opt.apply([keras.ops.ones(3)], [w])  # one update step\n"
+        ">>> [round(float(x), 4) for x in w.numpy()]  # the weights after it\n"
+        f"{weights_after}"
     )
     return r, py
 
@@ -41,8 +53,12 @@ def optimizer_spec(
     args_after_dots: int = 0,
     details: str = shared.OPTIMIZER_DETAILS,
 ) -> FunctionSpec:
-    """An optimizer of Keras's base class; R's `...` precedes the last `args_after_dots` args."""
-    example, python_example = _examples(*call)
+    """An optimizer of Keras's base class; R's `...` precedes the last `args_after_dots` args.
+
+    `call`: the example's call, in R, and the weights it prints after one step.
+    """
+    name = next(a.default for a in args if a.name == "name")
+    example, python_example = _examples(*call, keras_class, name)
     return FunctionSpec(
         name=fn,
         keras_class=f"optimizers.{keras_class}",
@@ -105,7 +121,7 @@ ADAM_W = _optimizer(
     ],
     shared.optimizer_tail('"adamw"', weight_decay_default=None),
     (LOSHCHILOV, KINGMA, REDDI),
-    ("optimizer_adam_w(learning_rate = 0.01)", "optimizer_adam_w(learning_rate=0.01)"),
+    ("optimizer_adam_w(learning_rate = 0.01)", "[0.99, 1.9899, 2.9899]"),
 )
 
 ADAM = _optimizer(
@@ -126,7 +142,7 @@ ADAM = _optimizer(
     ],
     shared.optimizer_tail('"adam"'),
     (KINGMA, REDDI),
-    ("optimizer_adam(learning_rate = 0.01)", "optimizer_adam(learning_rate=0.01)"),
+    ("optimizer_adam(learning_rate = 0.01)", "[0.99, 1.99, 2.99]"),
 )
 
 ADAMAX = _optimizer(
@@ -145,7 +161,7 @@ ADAMAX = _optimizer(
     ],
     shared.optimizer_tail('"adamax"'),
     (KINGMA,),
-    ("optimizer_adamax(learning_rate = 0.01)", "optimizer_adamax(learning_rate=0.01)"),
+    ("optimizer_adamax(learning_rate = 0.01)", "[0.99, 1.99, 2.99]"),
 )
 
 NADAM = _optimizer(
@@ -162,7 +178,7 @@ NADAM = _optimizer(
     ],
     shared.optimizer_tail('"nadam"'),
     ("Dozat, 2015. *Incorporating Nesterov Momentum into Adam*. <https://cs229.stanford.edu/proj2015/054_report.pdf>",),
-    ("optimizer_nadam(learning_rate = 0.01)", "optimizer_nadam(learning_rate=0.01)"),
+    ("optimizer_nadam(learning_rate = 0.01)", "[0.9894, 1.9894, 2.9894]"),
 )
 
 ADADELTA = _optimizer(
@@ -181,7 +197,7 @@ ADADELTA = _optimizer(
     ],
     shared.optimizer_tail('"adadelta"'),
     ("Zeiler, 2012. *ADADELTA: An Adaptive Learning Rate Method*. <https://arxiv.org/abs/1212.5701>",),
-    ("optimizer_adadelta(learning_rate = 1)", "optimizer_adadelta(learning_rate=1.0)"),
+    ("optimizer_adadelta(learning_rate = 1)", "[0.9986, 1.9986, 2.9986]"),
 )
 
 ADAFACTOR = _optimizer(
@@ -203,7 +219,7 @@ ADAFACTOR = _optimizer(
     ],
     shared.optimizer_tail('"adafactor"'),
     ("Shazeer and Stern, 2018. *Adafactor: Adaptive Learning Rates with Sublinear Memory Cost*. <https://arxiv.org/abs/1804.04235>",),
-    ("optimizer_adafactor(learning_rate = 0.01)", "optimizer_adafactor(learning_rate=0.01)"),
+    ("optimizer_adafactor(learning_rate = 0.01)", "[0.9784, 1.9784, 2.9784]"),
 )
 
 ADAGRAD = _optimizer(
@@ -221,7 +237,7 @@ ADAGRAD = _optimizer(
     ],
     shared.optimizer_tail('"adagrad"'),
     ("Duchi, Hazan and Singer, 2011. *Adaptive Subgradient Methods for Online Learning and Stochastic Optimization*. <https://jmlr.org/papers/v12/duchi11a.html>",),
-    ("optimizer_adagrad(learning_rate = 0.1)", "optimizer_adagrad(learning_rate=0.1)"),
+    ("optimizer_adagrad(learning_rate = 0.1)", "[0.9047, 1.9047, 2.9047]"),
 )
 
 FTRL = _optimizer(
@@ -245,7 +261,7 @@ FTRL = _optimizer(
     ],
     shared.optimizer_tail('"ftrl"'),
     ("McMahan et al., 2013. *Ad Click Prediction: a View from the Trenches*. <https://research.google.com/pubs/archive/41159.pdf>",),
-    ("optimizer_ftrl(learning_rate = 0.1)", "optimizer_ftrl(learning_rate=0.1)"),
+    ("optimizer_ftrl(learning_rate = 0.1)", "[0.6031, 1.3016, 2.0001]"),
 )
 
 LION = _optimizer(
@@ -264,7 +280,7 @@ LION = _optimizer(
     ],
     shared.optimizer_tail('"lion"'),
     ("Chen et al., 2023. *Symbolic Discovery of Optimization Algorithms*. <https://arxiv.org/abs/2302.06675>",),
-    ("optimizer_lion(learning_rate = 1e-4)", "optimizer_lion(learning_rate=1e-4)"),
+    ("optimizer_lion(learning_rate = 1e-4)", "[0.9999, 1.9999, 2.9999]"),
 )
 
 RMSPROP = _optimizer(
@@ -284,7 +300,7 @@ RMSPROP = _optimizer(
     ],
     shared.optimizer_tail('"rmsprop"'),
     ("Hinton, 2012. *Neural Networks for Machine Learning*, lecture 6e. <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>",),
-    ("optimizer_rmsprop(learning_rate = 0.01)", "optimizer_rmsprop(learning_rate=0.01)"),
+    ("optimizer_rmsprop(learning_rate = 0.01)", "[0.9684, 1.9684, 2.9684]"),
 )
 
 SGD = _optimizer(
@@ -303,7 +319,7 @@ SGD = _optimizer(
     ],
     shared.optimizer_tail('"SGD"'),
     ("Sutskever et al., 2013. *On the importance of initialization and momentum in deep learning*. <https://proceedings.mlr.press/v28/sutskever13.html>",),
-    ("optimizer_sgd(learning_rate = 0.1, momentum = 0.9)", "optimizer_sgd(learning_rate=0.1, momentum=0.9)"),
+    ("optimizer_sgd(learning_rate = 0.1, momentum = 0.9)", "[0.9, 1.9, 2.9]"),
 )
 
 _LOSS_SCALE_AFTER_DOTS_DOC = (
@@ -359,15 +375,9 @@ def _loss_scale() -> FunctionSpec:
         Arg("initial_scale", "32768", Real(low=0.0, low_open=True, high=math.inf), "Float. The loss scale to start from. It is halved whenever a step gives non-finite gradients, and may be lowered many times before training settles. Defaults to `32768` (2^15)."),
         Arg("dynamic_growth_steps", "2000L", Integer(low=1), "Int. After this many steps in a row with finite gradients, the loss scale is doubled. Defaults to `2000L`."),
     ]
-    example = (
-        "opt <- optimizer_loss_scale(optimizer_adam(), initial_scale = 1024)\n"
-        "opt$initial_scale"
-    )
-    python_example = (
-        ">>> opt = optimizer_loss_scale(optimizer_adam(), initial_scale=1024)\n"
-        ">>> opt.initial_scale\n"
-        "1024.0"
-    )
+    call = "optimizer_loss_scale(optimizer_adam(), initial_scale = 1024)"
+    example = f"opt <- {call}\nopt$initial_scale"
+    python_example = f">>> opt = {python_call(call)}\n>>> opt.initial_scale\n1024.0"
     return FunctionSpec(
         name="optimizer_loss_scale",
         keras_class="optimizers.LossScaleOptimizer",

@@ -7,6 +7,7 @@ from typing import Any
 from keras3r.checks import ArgumentError, Boolean, Integer, RealList, Text
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
+from keras3r.spec.spelling import python_call
 
 FAMILY = "learning rate schedules"
 
@@ -35,18 +36,32 @@ def _name(default: str) -> Arg:
     return Arg("name", default, Text(forbidden="/"), f"String. The name of the schedule. Defaults to `{default}`.")
 
 
-def _examples(call: str, py_call: str) -> tuple[str, str]:
+def _examples(call: str, rates: str, keras_class: str) -> tuple[str, str]:
+    """One small example, the same steps in R and in Python, for a schedule.
+
+    `call` is written once, in R; the Python example spells it in Python.
+    `rates` is how Python prints the rates at steps 0, 500 and 1000 (the
+    docstring's doctest checks it, as it checks the class).
+    """
     r = (
-        f"schedule <- {call}\n"
+        f"lr <- {call}\n"
+        "lr  # its class and settings\n"
         "py_float <- reticulate::import_builtins()$float\n"
         "# the rate at steps 0, 500 and 1000\n"
-        "sapply(c(0, 500, 1000), function(step) py_float(schedule(step)))\n"
-        "opt <- optimizer_sgd(learning_rate = schedule)"
+        "round(sapply(c(0, 500, 1000), function(step) py_float(lr(step))), 6)\n"
+        "opt <- optimizer_sgd(learning_rate = lr)\n"
+        "py_float(opt$learning_rate)  # the rate of its first step"
     )
+    first = rates.strip("[]").split(",")[0].strip()
     py = (
-        f">>> rate = {py_call}\n"
-        ">>> [float(rate(step)) for step in (0, 500, 1000)]  # the rate at 3 steps\n"
-        ">>> opt = optimizer_sgd(learning_rate=rate)"
+        f">>> lr = {python_call(call)}\n"
+        ">>> type(lr).__name__\n"
+        f"{keras_class!r}\n"
+        ">>> [round(float(lr(step)), 6) for step in (0, 500, 1000)]\n"
+        f"{rates}\n"
+        ">>> opt = optimizer_sgd(learning_rate=lr)\n"
+        ">>> round(float(opt.learning_rate), 6)  # the rate of its first step\n"
+        f"{first}"
     )
     return r, py
 
@@ -57,10 +72,10 @@ def _schedule(
     title: str,
     description: str,
     args: list[Arg],
-    call: tuple[str, str],
+    call: tuple[str, str],  # the example's call, in R, and the rates it gives
     rules: tuple = (),
 ) -> FunctionSpec:
-    example, python_example = _examples(*call)
+    example, python_example = _examples(*call, keras_class)
     return FunctionSpec(
         name=fn,
         keras_class=f"optimizers.schedules.{keras_class}",
@@ -107,7 +122,7 @@ COSINE_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_cosine_decay(0.1, decay_steps = 1000)",
-        "learning_rate_schedule_cosine_decay(0.1, decay_steps=1000)",
+        "[0.1, 0.05, 0.0]",
     ),
     rules=(_warmup_needs_steps,),
 )
@@ -132,7 +147,7 @@ COSINE_DECAY_RESTARTS = _schedule(
     ],
     (
         "learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps = 400)",
-        "learning_rate_schedule_cosine_decay_restarts(0.1, first_decay_steps=400)",
+        "[0.1, 0.096194, 0.014645]",
     ),
 )
 
@@ -152,7 +167,7 @@ EXPONENTIAL_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_exponential_decay(0.1, decay_steps = 500, decay_rate = 0.5)",
-        "learning_rate_schedule_exponential_decay(0.1, 500, decay_rate=0.5)",
+        "[0.1, 0.05, 0.025]",
     ),
 )
 
@@ -172,7 +187,7 @@ INVERSE_TIME_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_inverse_time_decay(0.1, decay_steps = 500, decay_rate = 1)",
-        "learning_rate_schedule_inverse_time_decay(0.1, 500, decay_rate=1.0)",
+        "[0.1, 0.05, 0.033333]",
     ),
 )
 
@@ -201,7 +216,7 @@ PIECEWISE_CONSTANT_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_piecewise_constant_decay(c(300, 600), c(0.1, 0.01, 0.001))",
-        "learning_rate_schedule_piecewise_constant_decay([300, 600], [0.1, 0.01, 1e-3])",
+        "[0.1, 0.01, 0.001]",
     ),
     rules=(_one_more_value,),
 )
@@ -226,7 +241,7 @@ POLYNOMIAL_DECAY = _schedule(
     ],
     (
         "learning_rate_schedule_polynomial_decay(0.1, decay_steps = 1000, power = 2)",
-        "learning_rate_schedule_polynomial_decay(0.1, decay_steps=1000, power=2.0)",
+        "[0.1, 0.025075, 0.0001]",
     ),
 )
 

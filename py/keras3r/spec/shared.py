@@ -11,6 +11,7 @@ import math
 
 from keras3r.checks import Boolean, Integer, LearningRate, Real, Text
 from keras3r.spec.model import Arg
+from keras3r.spec.spelling import only_in
 
 UNIT = Real(low=0.0, high=1.0)
 UNIT_OPEN = Real(low=0.0, high=1.0, high_open=True)
@@ -158,16 +159,34 @@ GRADIENT_ACCUMULATION_STEPS = Arg(
 
 DOTS_DOC = "For forward/backward compatability."
 
+# What a function given as `learning_rate` does differs by language: an R
+# function is reached through reticulate, on R's main thread only.
 RATE_FUNCTION_DETAILS = (
-    "A function given as `learning_rate` is called by Keras, in Python, whenever the "
-    "rate is needed. An R function is reached through reticulate, at about 10 "
-    "microseconds a call, and only on the main R thread: Keras can call it on every "
-    "step only when the steps run eagerly (`compile(run_eagerly = TRUE)`, or "
-    "`optimizer$apply()` called from R). A compiled step, the default of `fit()`, "
-    "would call it once and keep that first value for ever, so keras3r stops such a "
-    "step with an error instead. Eager steps are several times slower than compiled "
-    "ones; for a rate that changes with the step, a `learning_rate_schedule_*()` "
-    "runs inside the compiled step at no extra cost."
+    only_in(
+        "R",
+        "A function given as `learning_rate` is called by Keras, in Python, whenever "
+        "the rate is needed. An R function is reached through reticulate, and only on "
+        "the main R thread: Keras can call it on every step only when the steps run "
+        "eagerly (`compile(run_eagerly = TRUE)`, or `optimizer$apply()` called from "
+        "R). A compiled step, the default of `fit()`, would call it once and keep "
+        "that first value for ever, so keras3r stops such a step with an error "
+        "instead. Eager steps are slower than compiled ones; for a rate that changes "
+        "with the step, a `learning_rate_schedule_*()` runs inside the compiled step "
+        "at no extra cost.",
+    )
+    + "\n\n"
+    + only_in(
+        "Python",
+        "A function given as `learning_rate` is called by Keras with no arguments "
+        "whenever the rate is needed: on every step when the steps run eagerly "
+        "(`model.compile(run_eagerly=True)`, or `optimizer.apply()` outside a "
+        "`tf.function` or `jax.jit`), but only once, while it is traced, in a compiled step, the "
+        "default of `fit()`. A function that returns a plain number would then train "
+        "with its first value for ever, so keras3r stops such a step with an error "
+        "instead; one that returns a Keras variable stays live in a compiled step. "
+        "For a rate that changes with the step, a `learning_rate_schedule_*()` runs "
+        "inside the compiled step at no extra cost.",
+    )
 )
 
 # Keras 3.15 documents this under `gradient_accumulation_steps`; keras3 R's
@@ -208,7 +227,14 @@ def optimizer_tail(name_default: str, weight_decay_default: str | None = "NULL")
 
 
 def only_one_clip(values: dict) -> None:
-    """Keras refuses two clipping modes at once; say so before Keras does."""
+    """At most one clipping mode.
+
+    Keras makes the same check, but its message ("... can be set. Received:
+    clipnorm=1.0, clipvalue=1.0, global_clipnorm=None") names neither the
+    function nor, from R, anything in R's spelling, and reaches R as a plain
+    Python error. This one names the function and only the arguments given,
+    and reaches R as a keras3r_argument_error whose `argument` field lists them.
+    """
     from keras3r.checks import ArgumentError
 
     given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if values.get(k) is not None]

@@ -1,0 +1,64 @@
+"""The size rule for nesting a compiled update inside a plain tf.function.
+
+Below 100,000 parameters in all the nested XLA function costs more than it
+saves (bench/bench_matrix.py, "tf.function step" rows), so Keras's path
+stays; from there on the update is nested. The rule is decided while the
+user's function is traced, from the variables of the call. Each case drives
+`apply()` inside a user's tf.function and reads which path the trace took.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras3r
+from keras3r.compiled_apply import _graph_compilable_call, stats
+
+
+def _path_in_a_step(sizes: list[int], jit_compile: bool = False) -> dict[str, int]:
+    """Two steps of a tf.function calling apply() on variables of `sizes`; keras3r's counts."""
+    opt = keras3r.optimizer_adam_w()
+    variables = [keras.Variable(np.zeros(n, "float32")) for n in sizes]
+    grads = [tf.ones((n,)) for n in sizes]
+
+    @tf.function(jit_compile=jit_compile)
+    def step(grads: list[tf.Tensor]) -> None:
+        opt.apply(grads, variables)
+
+    step(grads)
+    step(grads)
+    # A step that ran on either path moved every variable.
+    assert all(float(v.numpy()[0]) < 0 for v in variables)
+    return stats(opt)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "nested"),
+    [
+        ([6337], False),  # the 32-64-64-1 MLP's size
+        ([99_999], False),
+        ([50_000, 49_999], False),
+        ([100_000], True),
+        ([1000] * 100, True),  # 1M parameters in 100 variables
+        ([10] * 200, False),  # many variables, few parameters
+    ],
+)
+def test_small_updates_keep_keras_path_inside_a_plain_tf_function(
+    sizes: list[int], nested: bool
+) -> None:
+    counts = _path_in_a_step(sizes)
+    assert (counts["nested"] > 0) is nested
+    assert (counts["keras_calls"] > 0) is not nested
+    assert counts["compiled_calls"] == 0  # never the eager cache inside a trace
+
+
+def test_inside_xla_keras_path_is_kept_whatever_the_size() -> None:
+    counts = _path_in_a_step([200_000], jit_compile=True)
+    assert counts["nested"] == 0 and counts["keras_calls"] > 0
+
+
+def test_an_eager_call_is_not_a_graph_call() -> None:
+    assert _graph_compilable_call(keras3r.optimizer_adam_w()) is False
