@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import keras
 import numpy as np
 
 import keras3r
 from harness import arrays, assert_same_state, fresh_variables, state, stock_twin
+from keras3r import compiled_apply
 from keras3r.compiled_apply import stats
 
 # Variables: a matrix whose rows a sparse gradient can skip, a vector, a scalar.
@@ -127,12 +129,18 @@ def _drive(kind: str, opt: Any, targets: list[Any]) -> str | None:
     def apply(grads: list[Any]) -> None:
         opt.apply(grads, targets)
 
+    nesting = mock.patch.object(compiled_apply, "_MIN_PARAMETERS_TO_NEST", 0)
     if kind.startswith("tf_function_"):
         import tensorflow as tf
 
         # The user's step: variables captured, slots made before the first trace.
         opt.build(targets)
         apply = tf.function(apply)
+        # These variables are far below the size from which keras3r nests its
+        # update in a plain tf.function (test_nesting_rule.py tests that
+        # rule); here every size nests, so that each kind of gradient meets
+        # the nested update.
+        nesting.start()
     try:
         for step in range(STEPS):
             grads = gradients(kind, step)
@@ -144,6 +152,9 @@ def _drive(kind: str, opt: Any, targets: list[Any]) -> str | None:
         return "RecursionError"
     except Exception as error:  # compared with stock's, not judged here
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    finally:
+        if kind.startswith("tf_function_"):
+            nesting.stop()
     return None
 
 
