@@ -194,7 +194,8 @@ def test_the_adam_w_page_shows_title_usage_arguments_family_and_examples(
               if s.family == "optimizers" and s.name != "optimizer_adam_w"}
     assert family <= set(page.sections["See also"])
     # The examples ran when the site was built: their output is on the page.
-    assert "#> [1] 0.98" in page.code[-1]
+    # (the same weights as the docstring's doctest shows, in R's print)
+    assert "#> [1] 0.9900 1.9899 2.9899" in page.code[-1]
     # The table of contents is built in the browser, from the page's headings.
     assert {"#arguments", "#ref-examples"} <= set(page.links)
 
