@@ -40,7 +40,8 @@ compiling pays for itself only after several steps.
 
 Inside a plain `tf.function` (a custom training step without
 `jit_compile`, or `fit(jit_compile=False)`), the same Keras `apply` becomes an
-XLA function nested in the user's graph, traced once per trace of that graph.
+XLA function nested in the user's graph, traced once per trace of that graph,
+where the variables are large enough for it to pay (`_worth_nesting`).
 
 When Keras's path is kept, unchanged:
   * inside an XLA-compiled function already (`fit()`'s default step, a step
@@ -447,35 +448,37 @@ def _graph_compilable_call(optimizer: Any) -> bool:
     return _compilable_setting(optimizer)
 
 
-# Below this many parameters in all, a nested XLA update costs a plain
-# tf.function step more than it saves (see _worth_nesting).
+# Below this many parameters a variable on average, a nested XLA update costs
+# a plain tf.function step more than it saves (see _worth_nesting).
 _MIN_PARAMETERS_TO_NEST = 100_000
 
 
 def _worth_nesting(variables: Sequence[Any]) -> bool:
     """Whether an update of these variables gains from a nested XLA function.
 
-    The nested function costs a fixed launch per step (its arguments, its
-    own executor) that a small update does not earn back. Measured with
-    bench/bench_matrix.py ("tf.function step" rows) and a sweep of MLPs
-    32-W-...-1 (batch 128, AdamW, forward + backward + apply in one
-    tf.function, 2 CPUs): below 100k parameters (6 to 50 variables) the
-    nested step took 0.97x-1.2x stock's time, mostly 1.07x-1.15x; from 160k
-    parameters up mostly 0.7x-0.95x. So Keras's path stays below 100,000
-    parameters in all, whatever the variable count. The variables are the
-    call's own (known at every trace, unlike the optimizer's list, which a
-    custom step first builds inside its trace), so a retrace decides alike.
-    A variable of unknown size counts as large.
+    The nested function pays a launch of its own and, on XLA's CPU backend,
+    about three kernels a variable; Keras's graph ops cost less for variables
+    of modest size. What decides is the size of the average variable, not the
+    total: measured with bench/bench_matrix.py ("tf.function step" and
+    "fit() step" rows) and a sweep of the same step over its `Bag` of
+    variables (forward, backward and AdamW's apply in one tf.function,
+    nested / stock, 2 CPUs, one run): 100 x 10k 1.20, 40 x 25k 1.06,
+    20 x 50k 1.23, 6 x 20k 1.24, 50 x 4k 1.16, the 32-64-64-1 MLP 1.00-1.16;
+    10 x 100k 0.46, 4 x 200k 0.61, 16 x 500k 0.80. So the update is nested
+    only when its variables hold 100,000 parameters or more on average. The
+    variables are the call's own (known at every trace, unlike the
+    optimizer's list, which a custom step first builds inside its trace), so
+    a retrace decides alike. A variable of unknown size counts as large.
     """
     total = 0
+    count = 0
     for variable in variables:
         shape = tuple(variable.shape)
         if any(d is None for d in shape):
             return True
         total += math.prod(int(d) for d in shape)
-        if total >= _MIN_PARAMETERS_TO_NEST:
-            return True
-    return False
+        count += 1
+    return count > 0 and total >= _MIN_PARAMETERS_TO_NEST * count
 
 
 def _dense_tensors(grads: Sequence[Any]) -> list[Any] | None:

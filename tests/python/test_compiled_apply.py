@@ -328,12 +328,12 @@ def test_public_call_when_tf_has_no_flat_call():
 def test_inside_a_plain_tf_function_the_update_is_a_nested_xla_function():
     """A custom step without jit_compile: the update alone is compiled, once per trace.
 
-    The variables hold 120,000 parameters: a smaller update keeps Keras's
-    path there (test_nesting_rule.py).
+    The variables hold 100,200 parameters on average: smaller ones keep
+    Keras's path there (test_nesting_rule.py).
     """
     ours = keras3r.optimizer_adam_w(learning_rate=0.01)
     stock = keras.optimizers.AdamW(learning_rate=0.01)
-    shapes = [(300, 400), (400,)]
+    shapes = [(500, 400), (400,)]
     ours_vars, stock_vars = fresh_variables(shapes), fresh_variables(shapes)
 
     @tf.function

@@ -1,10 +1,12 @@
 """The size rule for nesting a compiled update inside a plain tf.function.
 
-Below 100,000 parameters in all the nested XLA function costs more than it
-saves (bench/bench_matrix.py, "tf.function step" rows), so Keras's path
-stays; from there on the update is nested. The rule is decided while the
-user's function is traced, from the variables of the call. Each case drives
-`apply()` inside a user's tf.function and reads which path the trace took.
+Where the variables hold fewer than 100,000 parameters on average, the nested
+XLA function costs more than it saves (bench/bench_matrix.py, "tf.function
+step" rows; keras3r.compiled_apply._worth_nesting gives the figures), so
+Keras's path stays; from there on the update is nested. The rule is decided
+while the user's function is traced, from the variables of the call. Each
+case drives `apply()` inside a user's tf.function and reads which path the
+trace took.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ def _path_in_a_step(sizes: list[int], jit_compile: bool = False) -> dict[str, in
     [
         ([6337], False),  # the 32-64-64-1 MLP's size
         ([99_999], False),
-        ([50_000, 49_999], False),
         ([100_000], True),
-        ([1000] * 100, True),  # 1M parameters in 100 variables
+        ([150_000, 50_000], True),  # 100,000 on average
+        ([150_000, 49_999], False),
+        ([10_000] * 100, False),  # 1M parameters in 100 variables
+        ([500_000] * 4, True),
         ([10] * 200, False),  # many variables, few parameters
     ],
 )
