@@ -125,6 +125,11 @@ PRIVATE_APIS: dict[str, str] = {
         "(an infinite step count turns off the kernel's bias correction); if missing, "
         "Keras's path"
     ),
+    "torch._fused_adamw_": (
+        "fused_torch: Adam and AdamW with Keras's weight decay folded in on the CPU "
+        "(the kernel's decay factor 1 - lr * wd made Keras's); if missing, Keras's "
+        "multiply stays a pass of its own"
+    ),
     "torch._fused_sgd_": (
         "fused_torch: SGD in one fused kernel; if missing, Keras's path"
     ),

@@ -47,11 +47,20 @@ float32 and float64, settings that are not plain numbers (a beta given as a
 tensor or a function), betas outside [0, 1), and a torch release without the
 kernel.
 
-Keras's weight decay on torch (one in-place multiply of the decayed
-variables by 1 - weight_decay * lr) is kept as Keras's op, but on the list
-of decayed variables chosen once by Keras's own rule and cached, instead of
-re-reading every variable through its `value` on every step (on 100
-variables that cost as much as the fused update itself).
+Keras's weight decay on torch is one in-place multiply of the decayed
+variables by 1 - weight_decay * lr, on the variables Keras's own rule picks
+(chosen once and cached, instead of re-reading every variable through its
+`value` on every step: on 100 variables that cost as much as the fused update
+itself). For Adam and AdamW on the CPU it is folded into the kernel instead:
+`torch._fused_adamw_` multiplies each parameter by 1 - lr_k * wd_k before its
+update, and with lr_k = alpha it is given wd_k = weight_decay * lr / alpha,
+so the factor is Keras's while the weights are read once rather than twice
+(a pass of its own over 8M parameters cost a quarter of the fused step:
+bench/bench_matrix.py, "torch fused" lines). Elsewhere (CUDA, where reading
+alpha back would wait for the device) the multiply stays a pass of its own.
+Keras calls its decay before the update; keras3r holds the decay back until
+the update, and applies it as Keras would wherever the fused step is not
+taken.
 
 What a step needs (each variable's stored tensor, its slots, the grouping
 by device and dtype) is worked out once per list of variables and cached;
@@ -118,6 +127,9 @@ class _State:
     keras_update: Callable[..., Any]
     keras_decay: Callable[..., Any] | None
     counts: dict[str, int] = field(default_factory=lambda: {"fused": 0, "keras": 0})
+    # Variables whose weight decay Keras asked for in this step, held back to
+    # be folded into the Adam kernel (or applied as Keras would before its path).
+    pending_decay: list[Any] | None = None
     plans: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
 
     def remember(self, key: tuple[Any, ...], plan: Any) -> None:
@@ -230,7 +242,22 @@ def _rate_on(value: Any, device: Any) -> Any:
     return torch.tensor(float(value), dtype=torch.float32, device=device)
 
 
-def _adam(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> bool:
+def _decay_factor(opt: Any) -> Any:
+    """Keras's weight-decay factor on torch, 1 - weight_decay * lr, as Keras computes it."""
+    return 1 - opt.weight_decay * opt.learning_rate
+
+
+def _multiply_decay(opt: Any, stored: list[Any]) -> None:
+    """Keras's weight decay on torch: each tensor times its factor, in place."""
+    multiply = compat.torch_foreach("mul_")
+    if stored and multiply is not None:
+        multiply(stored, _decay_factor(opt))
+
+
+def _adam(
+    opt: Any, group: _Group, grads: list[Any], learning_rate: Any, decayed: set[int] | None
+) -> bool:
+    """Adam/AdamW's update of one group; `decayed`: ids of the stored tensors to decay first."""
     from keras import ops
 
     kernel = compat.torch_fused_kernel("adam")
@@ -246,21 +273,40 @@ def _adam(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> bool
     beta_1_power = ops.power(ops.cast(beta_1, name), local_step)
     beta_2_power = ops.power(ops.cast(beta_2, name), local_step)
     alpha = _rate_on(lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power), group.device)
-    kernel(
-        group.params,
-        grads,
-        group.slots["m"],
-        group.slots["v"],
-        group.slots.get("v_hat", []),
-        [_infinite_step(group.device)] * len(grads),
-        lr=alpha,
-        beta1=float(beta_1),
-        beta2=float(beta_2),
-        weight_decay=0.0,
-        eps=float(epsilon),
-        amsgrad="v_hat" in group.slots,
-        maximize=False,
-    )
+    slots = [group.slots["m"], group.slots["v"], group.slots.get("v_hat", [])]
+    parts = [(list(range(len(grads))), kernel, 0.0)]
+    chosen = [] if decayed is None else [i for i, p in enumerate(group.params) if id(p) in decayed]
+    if chosen:
+        folding = compat.torch_fused_kernel("adamw")
+        if group.device.type != "cpu" or folding is None or float(alpha) == 0:
+            # Keras's own multiply, a pass of its own, before the update.
+            _multiply_decay(opt, [group.params[i] for i in chosen])
+        else:
+            # The kernel's factor 1 - alpha * wd_k is Keras's 1 - weight_decay * lr,
+            # computed as Keras computes it (in the rate's dtype: float32 rounds
+            # it, and the weights must see the same rounding).
+            factor = float(_decay_factor(opt))
+            wd_k = (1 - factor) / float(alpha)
+            rest = [i for i in range(len(grads)) if id(group.params[i]) not in decayed]
+            parts = [(chosen, folding, wd_k), (rest, kernel, 0.0)]
+    for indices, run, weight_decay in parts:
+        if not indices:
+            continue
+        whole = len(indices) == len(grads)
+        run(
+            *(
+                xs if whole or not xs else [xs[i] for i in indices]
+                for xs in (group.params, grads, *slots)
+            ),
+            [_infinite_step(group.device)] * len(indices),
+            lr=alpha,
+            beta1=float(beta_1),
+            beta2=float(beta_2),
+            weight_decay=weight_decay,
+            eps=float(epsilon),
+            amsgrad="v_hat" in group.slots,
+            maximize=False,
+        )
     return True
 
 
@@ -309,8 +355,8 @@ def _adagrad(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> b
     return True
 
 
+# Adam and AdamW go through _adam, which also takes the held-back decay.
 _UPDATES: dict[str, Callable[[Any, _Group, list[Any], Any], bool]] = {
-    "adam": _adam,
     "sgd": _sgd,
     "adagrad": _adagrad,
 }
@@ -338,8 +384,19 @@ def _keras_path_required() -> bool:
     return bool(torch.compiler.is_compiling()) or compat.in_stateless_scope()
 
 
-def _fused_step(opt: Any, state: _State, grads: list[Any], variables: list[Any], rate: Any) -> bool:
-    """The update through the kernels; False, having changed nothing, where it cannot be."""
+def _fused_step(
+    opt: Any,
+    state: _State,
+    grads: list[Any],
+    variables: list[Any],
+    rate: Any,
+    pending_decay: list[Any] | None,
+) -> bool:
+    """The update through the kernels; False, having changed nothing, where it cannot be.
+
+    `pending_decay`: the variables whose weight decay Keras asked for in this
+    step (Adam and AdamW only), applied here, folded into the kernel where it can be.
+    """
     import torch
 
     if len(grads) != len(variables) or _keras_path_required():
@@ -347,11 +404,17 @@ def _fused_step(opt: Any, state: _State, grads: list[Any], variables: list[Any],
     plan = _plan(opt, state, variables)
     if plan is None or not _grads_fit(grads, plan.params):
         return False
-    update = _UPDATES[state.kind]
+    decayed = None
+    if pending_decay is not None:
+        decayed = set(map(id, _decayed(opt, state, pending_decay)))
     with torch.no_grad():
         for n, group in enumerate(plan.groups):
             group_grads = grads if plan.whole else [grads[i] for i in group.indices]
-            if not update(opt, group, group_grads, rate):
+            if state.kind == "adam":
+                done = _adam(opt, group, group_grads, rate, decayed)
+            else:
+                done = _UPDATES[state.kind](opt, group, group_grads, rate)
+            if not done:
                 if n == 0:
                     return False
                 # Settings are checked before any kernel runs, so only the
@@ -391,9 +454,17 @@ def fuse_torch_update(optimizer: Any) -> Any:
         self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any], learning_rate: Any
     ) -> None:
         state: _State = vars(self)[_STATE]
-        if _fused_step(self, state, list(grads), list(trainable_variables), learning_rate):
+        pending, state.pending_decay = state.pending_decay, None
+        variables = list(trainable_variables)
+        if _fused_step(self, state, list(grads), variables, learning_rate, pending):
             state.counts["fused"] += 1
             return
+        if pending is not None:
+            import torch
+
+            # Not fused after all: the decay Keras asked for, as Keras does it, first.
+            with torch.no_grad():
+                _multiply_decay(self, _decayed(self, state, pending))
         state.counts["keras"] += 1
         state.keras_update(self, grads, trainable_variables, learning_rate)
 
@@ -406,11 +477,16 @@ def fuse_torch_update(optimizer: Any) -> Any:
             assert state.keras_decay is not None
             state.keras_decay(self, variables)
             return
-        decayed = _decayed(self, state, list(variables))
-        if decayed:
+        if state.kind == "adam" and _plain_number(self.weight_decay) and self.weight_decay == 0:
+            return  # Keras multiplies by exactly 1: nothing changes
+        if state.kind == "adam" and _plain_number(self.weight_decay):
+            # Held back until the update, which folds it into the kernel
+            # (or applies it first where the step is not fused).
+            state.pending_decay = list(variables)
+            return
+        with torch.no_grad():
             # Keras's op on torch: every decayed variable times 1 - wd * lr.
-            with torch.no_grad():
-                multiply(decayed, 1 - self.weight_decay * self.learning_rate)
+            _multiply_decay(self, _decayed(self, state, list(variables)))
 
     bind(optimizer, compat.BACKEND_UPDATE_STEP, backend_update_step)
     if has_decay:

@@ -339,6 +339,25 @@ def probe_torch_fused_adam() -> None:
     _check(name, torch.allclose(m, want_m, rtol=1e-14, atol=0), "first moment")
 
 
+def probe_torch_fused_adamw() -> None:
+    """Decoupled decay: p * (1 - lr * wd) before the update, with the step at infinity."""
+    import torch
+
+    name = "torch._fused_adamw_"
+    kernel = compat.torch_fused_kernel("adamw")
+    _check(name, kernel is not None, "missing")
+    assert kernel is not None
+    p, g, m, v = (torch.tensor(x, dtype=torch.float64) for x in ([1.0, -2.0], [0.5, 3.0],
+                                                                  [0.1, 0.2], [0.3, 0.4]))
+    alpha, b1, b2, eps, wd = 0.01, 0.9, 0.99, 0.1, 0.3
+    want_m, want_v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+    want_p = p * (1 - alpha * wd) - alpha * want_m / (want_v.sqrt() + eps)
+    step = torch.tensor(float("inf"))
+    kernel([p], [g], [m], [v], [], [step], lr=torch.tensor(alpha, dtype=torch.float64), beta1=b1,
+           beta2=b2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False)  # fmt: skip
+    _check(name, torch.allclose(p, want_p, rtol=1e-14, atol=0), f"{p} not Keras's {want_p}")
+
+
 def probe_torch_fused_sgd() -> None:
     """lr * g with maximize and a rate of -1 gives Keras's buffer and Nesterov update."""
     import torch
@@ -390,6 +409,7 @@ PROBES: dict[str, Callable[[], None]] = {
     "keras.optimizers.Adam._velocity_hats": probe_optimizer_slots,
     "keras.optimizers.Adagrad._accumulators": probe_optimizer_slots,
     "torch._fused_adam_": probe_torch_fused_adam,
+    "torch._fused_adamw_": probe_torch_fused_adamw,
     "torch._fused_sgd_": probe_torch_fused_sgd,
     "torch._foreach_ in-place ops": probe_torch_foreach,
 }
