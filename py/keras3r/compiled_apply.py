@@ -847,18 +847,12 @@ def compiled_hlo(optimizer: Any) -> list[str]:
     Lets a benchmark count the bytes the update really moves, from what XLA
     made of Keras's maths, instead of assuming a kernel.
     """
-    state = vars(optimizer).get(_STATE)
-    if state is None:
-        return []
-    texts = []
-    for entry in state.entries.values():
-        if isinstance(entry, _Entry):
-            texts.append(
-                entry.function.experimental_get_compiler_ir(*entry.specs)(stage="optimized_hlo")
-            )
-        elif isinstance(entry, compiled_apply_jax.JaxEntry):
-            texts.append(entry.hlo())
-    return texts
+    return [
+        entry.function.experimental_get_compiler_ir(*entry.specs)(stage="optimized_hlo")
+        if isinstance(entry, _Entry)
+        else entry.hlo()
+        for entry in _compiled_entries(optimizer)
+    ]
 
 
 def compiled_functions(optimizer: Any) -> list[Any]:
@@ -867,13 +861,16 @@ def compiled_functions(optimizer: Any) -> list[Any]:
     TensorFlow: the `tf.function`; JAX: the `jax.stages.Compiled`. Two
     optimizers that share an update list the same object.
     """
+    return [
+        entry.function if isinstance(entry, _Entry) else entry.compiled
+        for entry in _compiled_entries(optimizer)
+    ]
+
+
+def _compiled_entries(optimizer: Any) -> list[Any]:
+    """The cached updates of `optimizer` that were compiled (TensorFlow or JAX entries)."""
     state = vars(optimizer).get(_STATE)
     if state is None:
         return []
-    found = []
-    for entry in state.entries.values():
-        if isinstance(entry, _Entry):
-            found.append(entry.function)
-        elif isinstance(entry, compiled_apply_jax.JaxEntry):
-            found.append(entry.compiled)
-    return found
+    kinds = (_Entry, compiled_apply_jax.JaxEntry)
+    return [entry for entry in state.entries.values() if isinstance(entry, kinds)]

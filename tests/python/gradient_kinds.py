@@ -226,3 +226,10 @@ def assert_path(outcome: Outcome, path: str) -> None:
         assert s["compiled_calls"] == s["traces"] == 0, s
     else:
         raise ValueError(path)
+
+
+def check(kind: str, optimizer: str, path: str, exact: bool | None = None) -> None:
+    """Drive `kind` through keras3r and its stock twin: the same outcome, on `path`."""
+    outcome = run(kind, optimizer)
+    assert_same_as_stock(outcome, exact=exact)
+    assert_path(outcome, path)

@@ -28,6 +28,11 @@ def arrays(
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
+# What keras3r.compiled_apply.stats() reports for an optimizer whose apply()
+# ran nothing of keras3r's (torch, plain(), or never called).
+NOTHING_COMPILED = {"traces": 0, "compiled_calls": 0, "keras_calls": 0, "entries": 0, "nested": 0}
+
+
 def gradient_steps(
     steps: int, shapes: Iterable[tuple[int, ...]] = SHAPES, dtype: str = "float32"
 ) -> list[list[np.ndarray]]:
@@ -98,3 +103,30 @@ def assert_same_state(
             scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
             atol = scaled_atol * scale
             np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"array {i}")
+
+
+def drive_a_new_structure_past_compiling(
+    shapes: Sequence[tuple[int, ...]], keras_calls: int
+) -> tuple[keras.optimizers.Optimizer, list[list[np.ndarray]]]:
+    """A keras3r AdamW of a structure nothing has compiled, next to stock AdamW.
+
+    Its first `keras_calls` steps take Keras's own path (stock's numbers
+    exactly, nothing compiled), the next two its compiled update (stock's to
+    float rounding). Returns the optimizer and the steps it was given.
+    """
+    import keras3r
+    from keras3r.compiled_apply import compiled_functions, stats
+
+    steps = gradient_steps(keras_calls + 2, shapes)
+    ours, stock = keras3r.optimizer_adam_w(), keras.optimizers.AdamW()
+    ours_vars, stock_vars = fresh_variables(shapes), fresh_variables(shapes)
+    drive(ours, ours_vars, steps[:keras_calls])
+    drive(stock, stock_vars, steps[:keras_calls])
+    assert compiled_functions(ours) == []
+    assert stats(ours)["keras_calls"] == keras_calls
+    assert_same_state(state(ours, ours_vars), state(stock, stock_vars), exact=True)
+    drive(ours, ours_vars, steps[keras_calls:])
+    drive(stock, stock_vars, steps[keras_calls:])
+    assert stats(ours)["compiled_calls"] == 2
+    assert_same_state(state(ours, ours_vars), state(stock, stock_vars))
+    return ours, steps

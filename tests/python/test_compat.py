@@ -319,43 +319,35 @@ def probe_optimizer_slots() -> None:
         _check(name, float(slots[1].numpy()[0]) == value, f"initial value not {value}")
 
 
-def probe_torch_fused_adam() -> None:
-    """An infinite step count switches off the kernel's bias correction (Keras's alpha given)."""
+def _probe_fused_adam_kernel(kernel_name: str, weight_decay: float) -> None:
+    """torch's Adam kernel with the step at infinity: no bias correction (Keras's alpha given).
+
+    The AdamW kernel's decoupled decay multiplies p by 1 - lr * wd before the update.
+    """
     import torch
 
-    name = "torch._fused_adam_"
-    kernel = compat.torch_fused_kernel("adam")
+    name = f"torch._fused_{kernel_name}_"
+    kernel = compat.torch_fused_kernel(kernel_name)
     _check(name, kernel is not None, "missing")
     assert kernel is not None
     p, g, m, v = (torch.tensor(x, dtype=torch.float64) for x in ([1.0, -2.0], [0.5, 3.0],
                                                                   [0.1, 0.2], [0.3, 0.4]))
     alpha, b1, b2, eps = 0.01, 0.9, 0.99, 0.1
     want_m, want_v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-    want_p = p - alpha * want_m / (want_v.sqrt() + eps)
+    want_p = p * (1 - alpha * weight_decay) - alpha * want_m / (want_v.sqrt() + eps)
     step = torch.tensor(float("inf"))
     kernel([p], [g], [m], [v], [], [step], lr=torch.tensor(alpha, dtype=torch.float64), beta1=b1,
-           beta2=b2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)  # fmt: skip
+           beta2=b2, weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False)  # fmt: skip
     _check(name, torch.allclose(p, want_p, rtol=1e-14, atol=0), f"{p} not Keras's {want_p}")
     _check(name, torch.allclose(m, want_m, rtol=1e-14, atol=0), "first moment")
 
 
-def probe_torch_fused_adamw() -> None:
-    """Decoupled decay: p * (1 - lr * wd) before the update, with the step at infinity."""
-    import torch
+def probe_torch_fused_adam() -> None:
+    _probe_fused_adam_kernel("adam", 0.0)
 
-    name = "torch._fused_adamw_"
-    kernel = compat.torch_fused_kernel("adamw")
-    _check(name, kernel is not None, "missing")
-    assert kernel is not None
-    p, g, m, v = (torch.tensor(x, dtype=torch.float64) for x in ([1.0, -2.0], [0.5, 3.0],
-                                                                  [0.1, 0.2], [0.3, 0.4]))
-    alpha, b1, b2, eps, wd = 0.01, 0.9, 0.99, 0.1, 0.3
-    want_m, want_v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-    want_p = p * (1 - alpha * wd) - alpha * want_m / (want_v.sqrt() + eps)
-    step = torch.tensor(float("inf"))
-    kernel([p], [g], [m], [v], [], [step], lr=torch.tensor(alpha, dtype=torch.float64), beta1=b1,
-           beta2=b2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False)  # fmt: skip
-    _check(name, torch.allclose(p, want_p, rtol=1e-14, atol=0), f"{p} not Keras's {want_p}")
+
+def probe_torch_fused_adamw() -> None:
+    _probe_fused_adam_kernel("adamw", 0.3)
 
 
 def probe_torch_fused_sgd() -> None:

@@ -30,6 +30,7 @@ from harness import (
     arrays,
     assert_same_state,
     drive,
+    drive_a_new_structure_past_compiling,
     fresh_variables,
     gradient_steps,
     state,
@@ -197,21 +198,9 @@ NEW_SHAPES = [(9, 4), (4,), (2, 3, 3)]
 def test_a_new_structure_runs_keras_path_until_compiling_can_pay(monkeypatch) -> None:
     monkeypatch.setattr(compiled_apply, "KERAS_CALLS_BEFORE_COMPILING", RELEASED_KERAS_CALLS)
     assert RELEASED_KERAS_CALLS >= 2  # a new optimizer's first two steps cost what stock's do
-    steps = gradient_steps(RELEASED_KERAS_CALLS + 2, NEW_SHAPES)
-    ours, stock = keras3r.optimizer_adam_w(), keras.optimizers.AdamW()
-    ours_vars, stock_vars = fresh_variables(NEW_SHAPES), fresh_variables(NEW_SHAPES)
-    drive(ours, ours_vars, steps[:RELEASED_KERAS_CALLS])
-    drive(stock, stock_vars, steps[:RELEASED_KERAS_CALLS])
-    assert compiled_functions(ours) == []
-    assert stats(ours)["keras_calls"] == RELEASED_KERAS_CALLS
-    # Keras's own path so far: the very same numbers as stock Keras.
-    assert_same_state(state(ours, ours_vars), state(stock, stock_vars), exact=True)
-    drive(ours, ours_vars, steps[RELEASED_KERAS_CALLS:])
-    drive(stock, stock_vars, steps[RELEASED_KERAS_CALLS:])
+    ours, steps = drive_a_new_structure_past_compiling(NEW_SHAPES, RELEASED_KERAS_CALLS)
     (function,) = _functions(ours)
     assert function.experimental_get_tracing_count() == 1
-    assert stats(ours)["compiled_calls"] == 2
-    assert_same_state(state(ours, ours_vars), state(stock, stock_vars))
 
     # The structure is compiled now: the next optimizer of it uses that from its first call.
     again, again_vars = keras3r.optimizer_adam_w(), fresh_variables(NEW_SHAPES)

@@ -1,13 +1,6 @@
-"""Keras on JAX in this pytest process.
-
-Keras picks its backend once per process, when it is first imported, so the
-tests of keras3r on JAX run in a pytest process of their own
-(`pytest tests/python/with_jax`, a line of the Makefile's test-python):
-KERAS_BACKEND is set to jax here, before any test module imports Keras. The
-Makefile names on that line the modules that hold on every backend
-(EVERY_BACKEND_TESTS: test_reference_updates.py, test_schedule_free_weights.py),
-which run here under JAX too: a pytest command line that names
-tests/python/with_jax runs every module it names on JAX.
+"""Keras on JAX in this pytest process (`pytest tests/python/with_jax`, a line of
+the Makefile's test-python): tests/python/backend_process.py says why the process is
+claimed here. The modules of EVERY_BACKEND_TESTS named on that line run on JAX too.
 
 `xla_compiles` counts XLA compilations with JAX's own event listener
 (jax.monitoring), which sees every program JAX compiles in this process:
@@ -16,19 +9,14 @@ a test about tracing asserts on what a stretch of its code compiled.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-if "keras" in sys.modules and sys.modules["keras"].backend.backend() != "jax":
-    raise pytest.UsageError(
-        "tests/python/with_jax needs a pytest process of its own: Keras is already "
-        "running on another backend here (run `pytest tests/python/with_jax`)"
-    )
-os.environ["KERAS_BACKEND"] = "jax"
+from backend_process import claim_backend
+
+claim_backend("jax", "tests/python/with_jax")
 
 import jax  # noqa: E402
 

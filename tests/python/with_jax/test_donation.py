@@ -25,7 +25,15 @@ import numpy as np
 import pytest
 
 import keras3r
-from harness import arrays, fresh_variables, gradient_steps, state, stock_twin, variables
+from harness import (
+    NOTHING_COMPILED,
+    arrays,
+    fresh_variables,
+    gradient_steps,
+    state,
+    stock_twin,
+    variables,
+)
 from keras3r import compiled_apply_jax
 from keras3r.compiled_apply import stats
 from keras3r.stock import keras3r_additions
@@ -198,13 +206,7 @@ def test_plain_on_jax_is_stock_keras() -> None:
     # Bit for bit: both run Keras's own eager path.
     for a, b in zip(state(ours, ours_vars), state(stock, stock_vars)):
         np.testing.assert_array_equal(a, b)
-    assert stats(ours) == {
-        "traces": 0,
-        "compiled_calls": 0,
-        "keras_calls": 0,
-        "entries": 0,
-        "nested": 0,
-    }
+    assert stats(ours) == NOTHING_COMPILED
 
 
 # --- The rule itself, on plain JAX arrays ------------------------------------------------

@@ -14,14 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from gradient_kinds import (
-    DENSE_KINDS,
-    OPTIMIZERS,
-    OTHER_KINDS,
-    assert_path,
-    assert_same_as_stock,
-    run,
-)
+from gradient_kinds import DENSE_KINDS, OPTIMIZERS, OTHER_KINDS, check
 
 PATHS = {
     **dict.fromkeys(DENSE_KINDS + ["weak_typed_scalar"], "compiled"),
@@ -33,6 +26,4 @@ PATHS = {
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("kind", list(PATHS))
 def test_same_outcome_as_stock_keras_on_its_path(kind, optimizer):
-    outcome = run(kind, optimizer)
-    assert_same_as_stock(outcome)
-    assert_path(outcome, PATHS[kind])
+    check(kind, optimizer, PATHS[kind])

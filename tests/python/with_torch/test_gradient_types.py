@@ -12,19 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from gradient_kinds import (
-    DENSE_KINDS,
-    OPTIMIZERS,
-    OTHER_KINDS,
-    assert_path,
-    assert_same_as_stock,
-    run,
-)
+from gradient_kinds import DENSE_KINDS, OPTIMIZERS, OTHER_KINDS, check
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("kind", DENSE_KINDS + OTHER_KINDS + ["torch_sparse_coo"])
 def test_same_outcome_as_stock_keras_untouched(kind, optimizer):
-    outcome = run(kind, optimizer)
-    assert_same_as_stock(outcome, exact=False)
-    assert_path(outcome, "untouched")
+    check(kind, optimizer, "untouched", exact=False)
