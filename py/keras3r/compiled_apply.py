@@ -762,10 +762,11 @@ def _apply(
         state.graph_traces += 1
         return None
     settings = trace_settings(self)
-    key = (tuple(map(id, variables)), _signature(tensors), settings)
+    signature = _signature(tensors)
+    key = (tuple(map(id, variables)), signature, settings)
     entry = state.entries.get(key)
     if entry is None:
-        shared_key = structure(self, settings, variables, _signature(tensors))
+        shared_key = structure(self, settings, variables, signature)
         shared = None if shared_key is None else shared_get(shared_key)
         if not isinstance(shared, _SharedTrace) and wait_before_compiling(state):
             return keras_path()
