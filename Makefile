@@ -28,8 +28,11 @@ R_SOURCES := DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard man/*.Rd)
 PY_SOURCES := pyproject.toml $(shell find py -name '*.py' 2>/dev/null)
 
 # The R package ships its Python module: inst/python/keras3r is a copy of
-# py/keras3r (the one source), refreshed before every R build or install and
-# never committed. tests/testthat/test-loading.R checks that the copy is exact.
+# py/keras3r (the one source), refreshed before every R build or install. The
+# copy is committed, so that R CMD INSTALL of a plain clone and
+# remotes::install_github() give a working package without make;
+# tests/python/test_drift.py and tests/testthat/test-loading.R fail when it
+# differs from py/keras3r (`make inst-python` brings it back in line).
 PY_MODULE := $(sort $(shell find py/keras3r -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null))
 INST_PY_MODULE := $(PY_MODULE:py/%=inst/python/%)
 # Files py/keras3r no longer has, and byte code, leave the copy.

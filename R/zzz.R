@@ -1,5 +1,7 @@
 # The Python module behind every wrapper. It is the copy of py/keras3r that
-# this R package ships in inst/python (the build copies it there), so R never
+# this R package ships in inst/python (committed, so that a plain clone
+# installs; `make inst-python` refreshes it and the tests fail when it
+# drifts from py/keras3r), so R never
 # runs a keras3r of another version. It is imported on first use (keras3's
 # habit): library(keras3r) neither starts Python nor imports Keras.
 # `keras3r_py` stands for the module: `keras3r_py$name` and `keras3r_py[["name"]]`
@@ -267,9 +269,9 @@ python_problem <- function(facts) {
   if (is.null(dir) || !nzchar(dir) || !file.exists(file.path(dir, "keras3r", "__init__.py"))) {
     return(list(
       what = paste0("this installation of the R package has no Python module ",
-                    "(inst/python/keras3r was missing when it was built)"),
-      fix = paste0("reinstall keras3r from a tarball made by `make tarball` in a checkout, ",
-                   "which copies py/keras3r into inst/python before R CMD build")
+                    "(inst/python/keras3r was missing from the sources it was installed from)"),
+      fix = paste0("reinstall keras3r from a complete copy of its repository, e.g. ",
+                   "remotes::install_github() or R CMD INSTALL of a fresh git clone")
     ))
   }
   origin <- facts$origin %||% "none"

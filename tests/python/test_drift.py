@@ -1,8 +1,10 @@
 """One source of truth: every generated copy must equal what the spec gives.
 
 py/keras3r/family.py and R/<function>.R come from tools/generate.py; man/*.Rd
-and NAMESPACE come from roxygen2 reading R/. A hand edit of any of them, or a
-spec change without `make generate`, fails here.
+and NAMESPACE come from roxygen2 reading R/; inst/python/keras3r, the Python
+module that the R package ships, is a copy of py/keras3r (`make inst-python`).
+A hand edit of any of them, or a spec change without `make generate`, fails
+here.
 """
 
 from __future__ import annotations
@@ -22,6 +24,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_generated_python_and_r_match_the_spec() -> None:
     assert generate.drifted() == []
+
+
+def _python_files(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+
+
+def shipped_copy_drift(root: Path) -> list[str]:
+    """Files where root/inst/python/keras3r differs from root/py/keras3r, or exists in one only."""
+    source = _python_files(root / "py" / "keras3r")
+    shipped = _python_files(root / "inst" / "python" / "keras3r")
+    names = source.keys() | shipped.keys()
+    return sorted(name for name in names if source.get(name) != shipped.get(name))
+
+
+def test_the_r_packages_python_module_is_py_keras3r() -> None:
+    assert shipped_copy_drift(ROOT) == [], "run `make inst-python`"
+
+
+def test_a_stale_or_extra_shipped_file_is_caught(tmp_path: Path) -> None:
+    for folder in ("py/keras3r", "inst/python/keras3r"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=ignore)
+    assert shipped_copy_drift(tmp_path) == []
+    stale = tmp_path / "inst/python/keras3r/build.py"
+    stale.write_text(stale.read_text() + "\n# edited\n")
+    (tmp_path / "inst/python/keras3r/gone.py").write_text("")
+    assert shipped_copy_drift(tmp_path) == ["build.py", "gone.py"]
 
 
 def _copy_generated_tree(target: Path) -> None:
