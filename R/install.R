@@ -1,6 +1,6 @@
 #' Install the Python side of keras3r
 #'
-#' Makes a Python virtualenv with Keras 3, a backend and NumPy 1, for
+#' Makes a Python virtualenv with Keras 3, a backend and NumPy, for
 #' keras3r. The Python code of keras3r itself comes with this R package; the
 #' virtualenv holds only what it needs. keras3r uses the virtualenv
 #' `"r-keras3r"` whenever it exists and `RETICULATE_PYTHON` is unset; when
@@ -18,10 +18,11 @@
 #' about 1.6 GB with TensorFlow. pip's output goes to a log file, whose path is
 #' shown; if anything fails, the half-built virtualenv is removed.
 #'
-#' NumPy is pinned below 2: reticulate before 1.41 (Debian 12 has 1.28) cannot
-#' pass R arrays to NumPy 2. With reticulate 1.41 or later, keras3r also
-#' declares its needs with `reticulate::py_require()`, and reticulate can
-#' provide them without this function.
+#' NumPy is pinned below 2 only with reticulate before 1.41 (Debian 12 has
+#' 1.28), which cannot pass R arrays to NumPy 2. With reticulate 1.41 or
+#' later, keras3r also declares its needs with `reticulate::py_require()` (the
+#' same package names as keras3 declares, so both share one environment), and
+#' reticulate can provide them without this function.
 #'
 #' @param envname The name of the virtualenv, or a path to it. keras3r looks
 #'   for `"r-keras3r"` when it loads.
@@ -138,22 +139,39 @@ uninstall_keras3r <- function(envname = "r-keras3r") {
   invisible(size)
 }
 
-# What pip installs for one backend. `declared = TRUE` gives what .onLoad
-# declares with py_require() instead: the plain distribution names that keras3
-# declares too (tensorflow-cpu next to keras3's tensorflow would put two copies
-# of one module in the environment), and no NumPy pin (reticulate 1.41 handles
-# NumPy 2).
-keras3r_requirements <- function(backend = "tensorflow", declared = FALSE) {
+# What keras3r asks for, for one backend: what install_keras3r() gives pip, or
+# with `declared = TRUE` what .onLoad declares with py_require().
+#
+# The declaration must meet keras3's, which .onLoad of keras3 (1.4 and later)
+# makes with py_require(): "keras" with no version, and TensorFlow as
+# "tensorflow-cpu" on Linux, "tensorflow" elsewhere. Declaring another name
+# for the same module (tensorflow beside tensorflow-cpu) makes reticulate
+# build an environment of its own for the mix, so keras3r declares the names
+# keras3 does, and a version floor that keras3's plain "keras" admits.
+#
+# NumPy is pinned below 2 only where reticulate is older than 1.41 (Debian
+# 12 has 1.28): those cannot pass R arrays to NumPy 2. keras3r's Python
+# package itself allows NumPy 2 (pyproject.toml).
+keras3r_requirements <- function(backend = "tensorflow", declared = FALSE,
+                                  os = platform_os(), numpy_1 = reticulate_needs_numpy_1()) {
   backend_package <- switch(backend,
-    tensorflow = if (declared) "tensorflow" else "tensorflow-cpu",
+    tensorflow = if (identical(os, "linux")) "tensorflow-cpu" else "tensorflow",
     jax = if (declared) "jax" else "jax[cpu]",
     torch = "torch",
     stop("unknown backend: ", backend, call. = FALSE)
   )
-  # The NumPy pin is R's alone: reticulate 1.28 (Debian 12's) cannot convert R
-  # arrays for NumPy 2, and this environment is the one R runs. keras3r's
-  # Python package itself allows NumPy 2 (pyproject.toml).
-  c("keras>=3.5", backend_package, if (!declared) "numpy<2")
+  c("keras>=3.5", backend_package, if (numpy_1) "numpy<2")
+}
+
+# "linux", "macos", "windows" or another lower-case system name.
+platform_os <- function() {
+  sys <- tolower(Sys.info()[["sysname"]])
+  if (identical(sys, "darwin")) "macos" else sys
+}
+
+# reticulate before 1.41 converts R arrays only for NumPy 1.
+reticulate_needs_numpy_1 <- function(version = utils::packageVersion("reticulate")) {
+  version < "1.41"
 }
 
 # PyPI's torch wheels for Linux bring CUDA (several GB); the CPU build lives on

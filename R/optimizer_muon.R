@@ -37,16 +37,25 @@
 #' pattern with an error when the optimizer is built (at the first step of
 #' `fit()`).
 #'
+#' The arguments are keras3 R 1.5's, in keras3's order, so a call by position
+#' means the same in both packages: `optimizer_muon(0.01, 0.8, 0.9, 1e-6)` sets
+#' `learning_rate`, `adam_beta_1`, `adam_beta_2` and `epsilon`. Keras 3.15 added
+#' `adam_weight_decay` and `rms_rate`, which keras3 1.5 lacks; they come last.
+#'
+#' `adam_weight_decay` and `rms_rate` come after `...`: give them by their full
+#' names, as in `optimizer_muon(adam_weight_decay = 0.01)`. R matches an argument
+#' after `...` by its exact name only, and `...` refuses any name that is not an
+#' argument (a shortened `adam_weight` among them), as well as a value without a
+#' name.
+#'
 #' The defaults shown are the ones that run. keras3 R 1.5's `optimizer_muon()`
 #' prints `weight_decay = 0.1`, `adam_lr_ratio = 0.1` and `ns_steps = 6L`, but
 #' sends Keras only the arguments given in the call, so a call that leaves them
 #' out runs Keras's defaults: `weight_decay = 0.004`, `adam_lr_ratio = 1` and
-#' `ns_steps = 5L`. Here the signature is Keras 3.15's, so that `formals()` tells
+#' `ns_steps = 5L`. The defaults here are Keras's, so that the signature tells
 #' what will run: code written for keras3 that gives these arguments behaves the
 #' same in both packages, and code that leaves them out gets what it got with
 #' keras3, not what keras3 printed. To run keras3's printed values, give them.
-#' `adam_weight_decay` and `rms_rate` are new in Keras 3.15; keras3 1.5 does not
-#' show them.
 #'
 #' A function given as `learning_rate` is called by Keras, in Python, whenever
 #' the rate is needed. An R function is reached through reticulate, and only on
@@ -71,8 +80,6 @@
 #' (first moment) in the AdamW update. Defaults to `0.9`.
 #' @param adam_beta_2 Float. The decay rate of the running mean of the squared
 #' gradients (second moment) in the AdamW update. Defaults to `0.999`.
-#' @param adam_weight_decay Float. The decoupled weight decay of the variables
-#' updated with AdamW. Defaults to `0.004`; `NULL` applies none.
 #' @param epsilon Float. A small constant added to the root of the second moment
 #' in the AdamW update. Defaults to `1e-7`.
 #' @param weight_decay Float. The decoupled weight decay of the variables that
@@ -137,12 +144,16 @@
 #' @param nesterov Boolean. If `TRUE`, Muon orthogonalizes the Nesterov
 #' look-ahead `g + momentum * m` instead of the momentum `m` itself. Defaults to
 #' `TRUE`.
+#' @param ... For forward/backward compatability.
+#' @param adam_weight_decay Float. The decoupled weight decay of the variables
+#' updated with AdamW. Defaults to `0.004`; `NULL` applies none. New in Keras
+#' 3.15 (keras3 R 1.5 lacks it): give it by name, not by position.
 #' @param rms_rate Float or `NULL`. Muon's update of an `n` by `m` matrix is
 #' multiplied by `rms_rate * sqrt(max(n, m))`, which brings its size close to
 #' that of an AdamW update, so that both can share one learning rate and weight
 #' decay (Liu et al., 2025). `NULL` leaves the update unscaled. Defaults to
-#' `0.2`.
-#' @param ... For forward/backward compatability.
+#' `0.2`. New in Keras 3.15 (keras3 R 1.5 lacks it): give it by name, not by
+#' position.
 #'
 #' @returns an `Optimizer` instance
 #'
@@ -184,7 +195,6 @@ optimizer_muon <- function(
   learning_rate = 0.001,
   adam_beta_1 = 0.9,
   adam_beta_2 = 0.999,
-  adam_weight_decay = 0.004,
   epsilon = 1e-07,
   weight_decay = 0.004,
   clipnorm = NULL,
@@ -205,8 +215,9 @@ optimizer_muon <- function(
   momentum = 0.95,
   ns_steps = 5L,
   nesterov = TRUE,
-  rms_rate = 0.2,
-  ...
+  ...,
+  adam_weight_decay = 0.004,
+  rms_rate = 0.2
 ) {
   keras3r_call(
     "optimizer_muon",
@@ -214,7 +225,6 @@ optimizer_muon <- function(
       learning_rate = learning_rate,
       adam_beta_1 = adam_beta_1,
       adam_beta_2 = adam_beta_2,
-      adam_weight_decay = adam_weight_decay,
       epsilon = epsilon,
       weight_decay = weight_decay,
       clipnorm = clipnorm,
@@ -235,6 +245,7 @@ optimizer_muon <- function(
       momentum = momentum,
       ns_steps = ns_steps,
       nesterov = nesterov,
+      adam_weight_decay = adam_weight_decay,
       rms_rate = rms_rate
     ),
     dots = list(...),

@@ -5,6 +5,9 @@
 # "keras3r_warning"; any other Python warning is handed back to Python's own
 # machinery, unchanged.
 with_python_warnings <- function(expr, fun = NULL) {
+  # Starting Python here, through keras3r's module, turns a Python that cannot
+  # start into keras3r's own condition, with what to do about it.
+  python_module()
   if (is.null(.keras3r$warnings)) {
     .keras3r$warnings <- reticulate::import("warnings", convert = FALSE)
   }

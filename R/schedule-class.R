@@ -139,7 +139,7 @@ new_learning_rate_schedule_class <- function(classname, call = NULL, initialize 
     stop(argument_error(sprintf("%s(): `private` must be a named list.", fun),
                         fun, argument = "private"))
   }
-  keras <- reticulate::import("keras")
+  keras <- keras_module()
   if (is.null(inherit)) inherit <- keras$optimizers$schedules$LearningRateSchedule
   if (!inherits(inherit, "python.builtin.type")) {
     stop(argument_error(sprintf(

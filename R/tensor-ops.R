@@ -96,7 +96,7 @@ tensor_summary <- function(..., na.rm = FALSE) {
 }
 
 keras_ops <- function() {
-  if (is.null(.keras3r$ops)) .keras3r$ops <- reticulate::import("keras")$ops
+  if (is.null(.keras3r$ops)) .keras3r$ops <- keras_module()$ops
   .keras3r$ops
 }
 

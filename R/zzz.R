@@ -27,6 +27,7 @@ print.keras3r_python_module <- function(x, ...) {
 
 .onLoad <- function(libname, pkgname) {
   quiet_tensorflow_logs()
+  register_tensor_conversions()
   if (use_default_virtualenv()) use_environment_backend(virtualenv_dir("r-keras3r"))
   declare_python_requirements()
 }
@@ -62,9 +63,9 @@ use_environment_backend <- function(env_dir) {
 
 # reticulate 1.41 and later resolve Python from what packages declare with
 # py_require() (keras3 1.4+ does so), so a keras3 user needs no environment of
-# keras3r's own. Older reticulate (Debian 12 has 1.28) lacks py_require():
-# there install_keras3r() makes the environment instead. The declaration does
-# not pin NumPy below 2: reticulate 1.41 converts R arrays for NumPy 2.
+# keras3r's own: keras3r_requirements() declares what keras3 declares.
+# Older reticulate (Debian 12 has 1.28) lacks py_require(): there
+# install_keras3r() makes the environment instead.
 declare_python_requirements <- function(
     py_require = get0("py_require", envir = asNamespace("reticulate"), inherits = FALSE),
     backend = Sys.getenv("KERAS_BACKEND", "tensorflow")) {
@@ -95,6 +96,14 @@ python_module <- function() {
     .keras3r$module <- module
   }
   module
+}
+
+# Keras itself, once keras3r's module has been imported: every entry point that
+# needs Keras comes through here, so that a Python that cannot start is
+# reported as keras3r_python_unavailable.
+keras_module <- function() {
+  python_module()
+  reticulate::import("keras")
 }
 
 # A submodule of the shipped keras3r (keras3r.summary, say), imported after
@@ -229,7 +238,10 @@ def import_filtering_logs(name, level):
 python_facts <- function(dir, error) {
   facts <- list(module_dir = dir, error = conditionMessage(error), python = NA_character_,
                 numpy = NA_character_, keras = NA, origin = python_origin())
-  if (!reticulate::py_available(initialize = FALSE)) return(facts)
+  if (!reticulate::py_available(initialize = FALSE)) {
+    facts$requested <- requested_python()
+    return(facts)
+  }
   facts$python <- reticulate::py_config()$python
   facts$origin <- python_origin(facts$python)
   util <- reticulate::import("importlib.util")
@@ -241,6 +253,17 @@ python_facts <- function(dir, error) {
   }
   facts$keras <- !is.null(util$find_spec("keras"))
   facts
+}
+
+# The interpreter reticulate was to start, when it could not: the one named by
+# RETICULATE_PYTHON, else install_keras3r()'s, else the one reticulate finds.
+requested_python <- function() {
+  named <- Sys.getenv("RETICULATE_PYTHON")
+  if (nzchar(named)) return(named)
+  env_python <- virtualenv_python(virtualenv_dir("r-keras3r"))
+  if (file.exists(env_python)) return(env_python)
+  found <- tryCatch(reticulate::py_discover_config()$python, error = function(e) NULL)
+  if (is.character(found) && length(found) == 1L) found else NA_character_
 }
 
 # Who chose the Python: "RETICULATE_PYTHON", "virtualenv" (install_keras3r()'s),
@@ -276,16 +299,17 @@ python_problem <- function(facts) {
   }
   origin <- facts$origin %||% "none"
   python <- facts$python %||% NA_character_
+  error <- facts$error %||% ""
   fix <- switch(origin,
     RETICULATE_PYTHON = paste0(
-      "install what is missing into that Python (", python_shell(python),
-      " -m pip install \"keras>=3.5\" tensorflow-cpu \"numpy<2\"), or unset RETICULATE_PYTHON ",
-      "and run install_keras3r(); then restart R"),
+      "install what is missing into that Python (", python_shell(python), " -m pip install ",
+      paste(shQuote(keras3r_requirements(), type = "cmd"), collapse = " "),
+      "), or unset RETICULATE_PYTHON and ", new_environment_advice(), "; then restart R"),
     virtualenv = rebuild,
     py_require = paste0(
       "see reticulate::py_require() for the requirements declared in this session, ",
       "or run install_keras3r() and restart R"),
-    "run install_keras3r() (about 1.6 GB with TensorFlow), then restart R")
+    paste0(new_environment_advice(), ", then restart R"))
   where <- switch(origin,
     RETICULATE_PYTHON = " (RETICULATE_PYTHON)",
     virtualenv = " (the virtualenv \"r-keras3r\")",
@@ -294,14 +318,23 @@ python_problem <- function(facts) {
                   "and RETICULATE_PYTHON is unset)"),
     "")
   if (is.na(python)) {
-    what <- if (identical(origin, "none")) {
+    requested <- facts$requested %||% NA_character_
+    if (grepl("shared library", error, fixed = TRUE)) {
+      return(shared_library_problem(requested, where))
+    }
+    if (identical(origin, "RETICULATE_PYTHON") && !is.na(requested) && !file.exists(requested)) {
+      return(list(
+        what = paste0("RETICULATE_PYTHON names ", requested, ", which does not exist"),
+        fix = paste0("set RETICULATE_PYTHON to a Python that has Keras, or unset it and ",
+                     new_environment_advice(), "; then restart R")))
+    }
+    what <- if (identical(origin, "none") && !nzchar(error)) {
       "there is no Python environment for keras3r: no virtualenv \"r-keras3r\" and RETICULATE_PYTHON is unset"
     } else {
       paste0("reticulate could not start Python", where,
-             if (!is.null(facts$error)) paste0(": ", facts$error) else "")
+             if (nzchar(error)) paste0(": ", error) else "")
     }
-    return(list(what = what, fix = if (identical(origin, "none"))
-      "run install_keras3r() (about 1.6 GB with TensorFlow)" else fix))
+    return(list(what = what, fix = fix))
   }
   numpy <- facts$numpy %||% NA_character_
   missing <- c(if (identical(facts$keras, FALSE)) "Keras", if (identical(numpy, "none")) "NumPy")
@@ -320,13 +353,48 @@ python_problem <- function(facts) {
     ))
   }
   list(what = paste0("importing keras3r in ", python, where, " failed: ",
-                     facts$error %||% "unknown error"),
+                     if (nzchar(error)) error else "unknown error"),
        fix = fix)
+}
+
+# How to get a Python environment from scratch with the reticulate in use:
+# from 1.41 on, reticulate builds one from keras3r's py_require() declarations.
+new_environment_advice <- function(managed = !reticulate_needs_numpy_1()) {
+  if (managed) {
+    paste0("let reticulate provide one from keras3r's requirements (restart R with ",
+           "RETICULATE_PYTHON unset), or run install_keras3r()")
+  } else {
+    "run install_keras3r() (about 1.6 GB with TensorFlow)"
+  }
+}
+
+# reticulate embeds Python through its shared library (libpython3.X.so),
+# which a Python built without --enable-shared, or a Debian or Ubuntu system
+# whose libpython3.X package is not installed, lacks.
+shared_library_problem <- function(python, where = "") {
+  version <- python_version_of(python)
+  library <- if (is.na(version)) "libpython3.X" else paste0("libpython", version)
+  list(
+    what = paste0("reticulate found ",
+                  if (is.na(python)) "a Python" else python, where,
+                  " but not its shared library (", library, ".so), which R needs to embed it"),
+    fix = paste0("install it (on Debian or Ubuntu: apt install ", library, ") or use a ",
+                 "Python built with a shared library (--enable-shared); then restart R"))
+}
+
+# "3.13" for a Python interpreter that runs, NA otherwise.
+python_version_of <- function(python) {
+  if (is.na(python) || !nzchar(python) || !file.exists(python)) return(NA_character_)
+  out <- suppressWarnings(tryCatch(
+    system2(python, c("-c", shQuote("import sys; print('%d.%d' % sys.version_info[:2])")),
+            stdout = TRUE, stderr = FALSE),
+    error = function(e) character()))
+  if (length(out) && grepl("^[0-9]+\\.[0-9]+$", out[[1]])) out[[1]] else NA_character_
 }
 
 numpy_too_new <- function(numpy, reticulate_version = utils::packageVersion("reticulate")) {
   major <- suppressWarnings(as.integer(sub("^([0-9]+).*", "\\1", numpy)))
-  !is.na(major) && major >= 2L && reticulate_version < "1.41"
+  !is.na(major) && major >= 2L && reticulate_needs_numpy_1(reticulate_version)
 }
 
 python_shell <- function(python) if (is.na(python)) "python" else shQuote(python)
@@ -334,11 +402,15 @@ python_shell <- function(python) if (is.na(python)) "python" else shQuote(python
 python_unavailable <- function(problem) {
   structure(
     class = c("keras3r_python_unavailable", "error", "condition"),
-    list(message = paste0("keras3r cannot use Python: ", problem$what, ".\nTo fix it: ",
-                          problem$fix, "."),
+    list(message = paste0("keras3r cannot use Python: ", sentence(problem$what),
+                          "\nTo fix it: ", sentence(problem$fix)),
          call = NULL, what = problem$what, fix = problem$fix)
   )
 }
+
+# `text` ending in exactly one full stop, whatever it ended in before (an
+# error message from reticulate often has its own).
+sentence <- function(text) paste0(sub("[.[:space:]]+$", "", text), ".")
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
 

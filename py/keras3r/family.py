@@ -1537,7 +1537,6 @@ def optimizer_muon(
     learning_rate: float | LearningRateSchedule | Callable[[], float] = 0.001,
     adam_beta_1: float = 0.9,
     adam_beta_2: float = 0.999,
-    adam_weight_decay: float | None = 0.004,
     epsilon: float = 1e-07,
     weight_decay: float | None = 0.004,
     clipnorm: float | None = None,
@@ -1558,6 +1557,8 @@ def optimizer_muon(
     momentum: float = 0.95,
     ns_steps: int = 5,
     nesterov: bool | None = True,
+    *,
+    adam_weight_decay: float | None = 0.004,
     rms_rate: float | None = 0.2,
     **kwargs: Any,
 ) -> keras.optimizers.Muon:
@@ -1594,15 +1595,24 @@ def optimizer_muon(
     optimizer's saved state with only a warning; keras3r refuses such a pattern with
     an error when the optimizer is built (at the first step of `fit()`).
 
+    The arguments are keras3 R 1.5's, in keras3's order, so a call by position means
+    the same in both packages: `optimizer_muon(0.01, 0.8, 0.9, 1e-6)` sets
+    `learning_rate`, `adam_beta_1`, `adam_beta_2` and `epsilon`. Keras 3.15 added
+    `adam_weight_decay` and `rms_rate`, which keras3 1.5 lacks; they come last.
+
+    `adam_weight_decay` and `rms_rate` are keyword-only. The order differs from
+    `keras.optimizers.Muon`, whose fourth parameter is `adam_weight_decay`:
+    `keras.optimizers.Muon(0.01, 0.8, 0.9, 1e-6)` sets `adam_weight_decay=1e-6` and
+    leaves `epsilon` at `1e-7`.
+
     The defaults shown are the ones that run. keras3 R 1.5's `optimizer_muon()`
     prints `weight_decay=0.1`, `adam_lr_ratio=0.1` and `ns_steps=6`, but sends Keras
     only the arguments given in the call, so a call that leaves them out runs
-    Keras's defaults: `weight_decay=0.004`, `adam_lr_ratio=1` and `ns_steps=5`. Here
-    the signature is Keras 3.15's, so that `formals()` tells what will run: code
+    Keras's defaults: `weight_decay=0.004`, `adam_lr_ratio=1` and `ns_steps=5`. The
+    defaults here are Keras's, so that the signature tells what will run: code
     written for keras3 that gives these arguments behaves the same in both packages,
     and code that leaves them out gets what it got with keras3, not what keras3
-    printed. To run keras3's printed values, give them. `adam_weight_decay` and
-    `rms_rate` are new in Keras 3.15; keras3 1.5 does not show them.
+    printed. To run keras3's printed values, give them.
 
     A function given as `learning_rate` is called by Keras with no arguments
     whenever the rate is needed: on every step when the steps run eagerly
@@ -1631,9 +1641,6 @@ def optimizer_muon(
         adam_beta_2:
             Float. The decay rate of the running mean of the squared gradients
             (second moment) in the AdamW update. Defaults to `0.999`.
-        adam_weight_decay:
-            Float. The decoupled weight decay of the variables updated with AdamW.
-            Defaults to `0.004`; `None` applies none.
         epsilon:
             Float. A small constant added to the root of the second moment in the
             AdamW update. Defaults to `1e-7`.
@@ -1718,12 +1725,18 @@ def optimizer_muon(
         nesterov:
             Boolean. If `True`, Muon orthogonalizes the Nesterov look-ahead `g +
             momentum * m` instead of the momentum `m` itself. Defaults to `True`.
+        (R's `...` sits here: the arguments below are keyword-only in Python.)
+        adam_weight_decay:
+            Float. The decoupled weight decay of the variables updated with AdamW.
+            Defaults to `0.004`; `None` applies none. New in Keras 3.15 (keras3 R
+            1.5 lacks it): give it by name, not by position.
         rms_rate:
             Float or `None`. Muon's update of an `n` by `m` matrix is multiplied by
             `rms_rate * sqrt(max(n, m))`, which brings its size close to that of an
             AdamW update, so that both can share one learning rate and weight decay
             (Liu et al., 2025). `None` leaves the update unscaled. Defaults to
-            `0.2`.
+            `0.2`. New in Keras 3.15 (keras3 R 1.5 lacks it): give it by name, not
+            by position.
         **kwargs:
             For forward/backward compatability.
 

@@ -743,6 +743,46 @@ def test_baseline_calls_build() -> None:
         check_call(spec, kwargs, Tally())
 
 
+def _outcome(function: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
+             unnamed: bool) -> tuple[Any, ...]:
+    """What one call gives: the error's type and message, or the object's class and config."""
+    try:
+        obj = function(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - both calls must fail alike
+        return (type(error).__name__, str(error))
+    config = dict(obj.get_config())
+    if unnamed:
+        config.pop("name", None)  # Keras numbers the names it gives
+    return (type(obj).__name__, json.dumps(config, sort_keys=True, default=repr))
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_a_call_by_position_is_the_call_by_name(name: str) -> None:
+    """Each value given by position reaches the argument of the spec's place.
+
+    Every argument before R's `...` is given by position, in the spec's (R's)
+    order, and the ones after it by keyword: the call must build what the call
+    by name builds, or fail alike. A generated function whose parameters stand
+    in another order than the spec's (Keras's order for Muon, which puts
+    `adam_weight_decay` fourth) sends a drawn value to another argument.
+    """
+    spec = SPECS[name]
+    function = getattr(keras3r, name)
+
+    @settings(SETTINGS, max_examples=40)
+    @given(kwargs=calls(spec))
+    def run(kwargs: dict[str, Any]) -> None:
+        values = {a.name: kwargs[a.name] if a.name in kwargs else a.default for a in spec.args}
+        positional = [values[a.name] for a in spec.before_dots]
+        by_keyword = {a.name: values[a.name] for a in spec.after_dots}
+        unnamed = values.get("name", "") is None
+        assert _outcome(function, positional, by_keyword, unnamed) == _outcome(
+            function, [], values, unnamed
+        ), kwargs
+
+    run()
+
+
 @SETTINGS
 @given(
     name=st.sampled_from(list(SPECS)),

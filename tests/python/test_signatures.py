@@ -26,13 +26,44 @@ def test_the_contract_and_the_spec_list_the_same_functions() -> None:
     assert set(NEWEST) <= set(CONTRACT)
 
 
+# The arguments after R's `...` in the newest optimizers: Muon's two that
+# Keras 3.15 added after keras3 R 1.5, keyword-only in Python.
+AFTER_DOTS = {
+    "optimizer_lamb": [],
+    "optimizer_muon": ["adam_weight_decay", "rms_rate"],
+    "optimizer_schedule_free_adam_w": [],
+}
+
+
 @pytest.mark.parametrize("name", NEWEST)
-def test_newest_optimizers_put_dots_last(name: str) -> None:
-    """Unlike the 1.1.0 family, every argument comes before `...` (keyword or positional)."""
-    assert CONTRACT[name].formals[-1] == ("...", None)
+def test_newest_optimizers_put_dots_last_but_muons_two_new_arguments(name: str) -> None:
+    """Unlike the 1.1.0 family, `...` comes last, save for Muon's Keras 3.15 additions."""
+    formals = [n for n, _ in CONTRACT[name].formals]
+    assert formals[formals.index("...") + 1 :] == AFTER_DOTS[name]
     params = list(inspect.signature(getattr(keras3r, name)).parameters.values())
     assert params[-1].kind is inspect.Parameter.VAR_KEYWORD
-    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[:-1])
+    keyword_only = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert keyword_only == AFTER_DOTS[name]
+    positional = [p for p in params[:-1] if p.name not in keyword_only]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in positional)
+
+
+def test_muon_by_position_means_what_it_means_in_keras3() -> None:
+    """keras3 R 1.5's order: the fourth value is `epsilon`, not Keras's `adam_weight_decay`."""
+    config = keras3r.optimizer_muon(0.01, 0.8, 0.9, 1e-6).get_config()
+    assert (config["adam_beta_1"], config["adam_beta_2"], config["epsilon"]) == (0.8, 0.9, 1e-6)
+    assert config["learning_rate"] == pytest.approx(0.01)
+    assert config["adam_weight_decay"] == 0.004  # left at its default
+    # Keras's own class reads the same call otherwise: the reason for the test.
+    stock = keras.optimizers.Muon(0.01, 0.8, 0.9, 1e-6).get_config()
+    assert (stock["adam_weight_decay"], stock["epsilon"]) == (1e-6, 1e-7)
+    positional = [0.01, 0.8, 0.9, 1e-6, 0.004, None, None, None, False, 0.99, None, None,
+                  None, "m", None, True, 3.4445, -4.775, 2.0315, 1.0, 0.95, 5, True]
+    assert keras3r.optimizer_muon(*positional).name == "m"
+    with pytest.raises(TypeError):  # adam_weight_decay and rms_rate: by keyword only
+        keras3r.optimizer_muon(*positional, 0.01)
+    opt = keras3r.optimizer_muon(adam_weight_decay=0.01, rms_rate=None)
+    assert opt.get_config()["adam_weight_decay"] == 0.01 and opt.get_config()["rms_rate"] is None
 
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))

@@ -39,14 +39,74 @@ test_that("install_keras3r() matches its arguments by full name only", {
   expect_true(file.exists(file.path(folder, "notes.txt")))
 })
 
-test_that("pip gets Keras, one CPU backend and NumPy 1, never a keras3r", {
-  expect_identical(keras3r:::keras3r_requirements("tensorflow"),
-                   c("keras>=3.5", "tensorflow-cpu", "numpy<2"))
-  expect_identical(keras3r:::keras3r_requirements("jax"), c("keras>=3.5", "jax[cpu]", "numpy<2"))
-  expect_identical(keras3r:::keras3r_requirements("torch"), c("keras>=3.5", "torch", "numpy<2"))
+test_that("pip gets Keras and one CPU backend, NumPy 1 only for an old reticulate, never a keras3r", {
+  req <- function(backend, ...) keras3r:::keras3r_requirements(backend, os = "linux", ...)
+  expect_identical(req("tensorflow", numpy_1 = TRUE), c("keras>=3.5", "tensorflow-cpu", "numpy<2"))
+  expect_identical(req("tensorflow", numpy_1 = FALSE), c("keras>=3.5", "tensorflow-cpu"))
+  expect_identical(req("jax", numpy_1 = TRUE), c("keras>=3.5", "jax[cpu]", "numpy<2"))
+  expect_identical(req("torch", numpy_1 = FALSE), c("keras>=3.5", "torch"))
+  expect_identical(keras3r:::keras3r_requirements("tensorflow", os = "macos", numpy_1 = FALSE),
+                   c("keras>=3.5", "tensorflow"))
+  expect_identical("numpy<2" %in% keras3r:::keras3r_requirements("tensorflow"),
+                   utils::packageVersion("reticulate") < "1.41")
   expect_match(keras3r:::pip_index_options("torch"), "download.pytorch.org/whl/cpu", all = FALSE)
   expect_identical(keras3r:::pip_index_options("tensorflow"), character())
   expect_error(keras3r:::keras3r_requirements("theano"), "unknown backend")
+})
+
+# What keras3 (1.4 and later) declares with py_require() when it loads, for
+# its default TensorFlow backend: "keras" with no version, and TensorFlow's
+# CPU build under the name "tensorflow-cpu" on Linux, "tensorflow" elsewhere.
+keras3_declares <- function(os) c("keras", if (os == "linux") "tensorflow-cpu" else "tensorflow")
+
+# The Python module each distribution name installs.
+provides <- c(keras = "keras", tensorflow = "tensorflow", "tensorflow-cpu" = "tensorflow",
+              jax = "jax", torch = "torch", numpy = "numpy")
+
+# "2" is version 2.0 (R's versions need two parts).
+as_version <- function(v) package_version(ifelse(grepl(".", v, fixed = TRUE), v, paste0(v, ".0")))
+
+# TRUE when one environment can hold both sets: one distribution name per
+# module, and for each name its version floors and ceilings leave a version.
+requirements_meet <- function(a, b) {
+  parsed <- lapply(c(a, b), function(r) {
+    m <- regmatches(r, regexec("^([A-Za-z0-9_.-]+)(\\[[^]]*\\])?\\s*(([<>=!]=?)\\s*([0-9.]+))?$", r))[[1]]
+    list(name = tolower(m[2]), op = m[5], version = m[6])
+  })
+  names <- vapply(parsed, `[[`, "", "name")
+  modules <- provides[names]
+  if (anyNA(modules)) stop("unknown distribution in ", paste(names[is.na(modules)], collapse = ", "))
+  for (module in unique(modules)) {
+    if (length(unique(names[modules == module])) > 1L) return(FALSE)
+  }
+  for (name in unique(names)) {
+    rules <- Filter(function(p) p$name == name && nzchar(p$op), parsed)
+    floors <- vapply(Filter(function(p) startsWith(p$op, ">"), rules), `[[`, "", "version")
+    floor <- max(as_version(c("0", floors)))
+    for (p in Filter(function(p) startsWith(p$op, "<"), rules)) {
+      if (!(as_version(p$version) > floor)) return(FALSE)
+    }
+  }
+  TRUE
+}
+
+test_that("keras3r declares what keras3 declares, so both share one environment", {
+  for (os in c("linux", "macos", "windows")) {
+    for (numpy_1 in c(TRUE, FALSE)) {
+      ours <- keras3r:::keras3r_requirements("tensorflow", declared = TRUE, os = os,
+                                             numpy_1 = numpy_1)
+      expect_true(requirements_meet(ours, keras3_declares(os)), info = paste(os, numpy_1))
+    }
+  }
+  # The check itself: another name for TensorFlow, or a ceiling below a
+  # floor, cannot share an environment.
+  expect_false(requirements_meet(c("keras>=3.5", "tensorflow"), keras3_declares("linux")))
+  expect_false(requirements_meet(c("keras<3"), c("keras>=3.5")))
+  expect_true(requirements_meet(c("keras>=3.5", "numpy<2"), c("keras", "numpy")))
+  for (backend in c("jax", "torch")) {
+    ours <- keras3r:::keras3r_requirements(backend, declared = TRUE, os = "linux", numpy_1 = FALSE)
+    expect_true(requirements_meet(ours, "keras"), info = backend)
+  }
 })
 
 test_that("a Python that cannot serve is skipped with the reason", {

@@ -62,6 +62,37 @@ test_that("the defaults of optimizer_muon() are the ones that run", {
   }
 })
 
+test_that("optimizer_muon() by position means what it means in keras3 R 1.5", {
+  cfg <- optimizer_muon(0.01, 0.8, 0.9, 1e-6)$get_config()
+  expect_equal(cfg$learning_rate, 0.01, tolerance = 1e-7)  # kept in a float32 variable
+  expect_identical(cfg$adam_beta_1, 0.8)
+  expect_identical(cfg$adam_beta_2, 0.9)
+  expect_identical(cfg$epsilon, 1e-6)
+  expect_identical(cfg$adam_weight_decay, 0.004)  # left at its default
+  # Keras's own class reads the fourth value as adam_weight_decay.
+  stock <- reticulate::import("keras")$optimizers$Muon(0.01, 0.8, 0.9, 1e-6)$get_config()
+  expect_identical(c(stock$adam_weight_decay, stock$epsilon), c(1e-6, 1e-7))
+})
+
+test_that("optimizer_muon() takes adam_weight_decay and rms_rate by full name only", {
+  cfg <- optimizer_muon(adam_weight_decay = 0.01, rms_rate = NULL)$get_config()
+  expect_identical(cfg$adam_weight_decay, 0.01)
+  expect_null(cfg$rms_rate)
+  # After `...`, R does no partial matching: a shortened name lands in `...`,
+  # which refuses it, naming the argument it may mean.
+  expect_error(optimizer_muon(adam_weight = 0.01),
+               "Unknown argument `adam_weight`; did you mean `adam_weight_decay`?",
+               fixed = TRUE, class = "keras3r_argument_error")
+  expect_error(optimizer_muon(rms = 0.1), "Unknown argument `rms`",
+               class = "keras3r_argument_error")
+  # Every argument before `...` given by position: a 24th value has no name.
+  positional <- list(0.01, 0.8, 0.9, 1e-6, 0.004, NULL, NULL, NULL, FALSE, 0.99, NULL,
+                     NULL, NULL, "m", NULL, TRUE, 3.4445, -4.775, 2.0315, 1, 0.95, 5L, TRUE)
+  expect_identical(do.call(optimizer_muon, positional)$name, "m")
+  expect_error(do.call(optimizer_muon, c(positional, list(0.01))),
+               "arguments in `...` must be named", class = "keras3r_argument_error")
+})
+
 test_that("the newest optimizers train a small model from R", {
   keras <- reticulate::import("keras")
   for (name in c("optimizer_lamb", "optimizer_muon", "optimizer_schedule_free_adam_w")) {

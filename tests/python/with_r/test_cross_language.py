@@ -66,6 +66,10 @@ CASES = [
      lambda: keras3r.optimizer_muon(exclude_layers=["out"], ns_steps=6, rms_rate=None)),
     ("optimizer_muon(exclude_layers = c('out', 'head/'), nesterov = FALSE)",
      lambda: keras3r.optimizer_muon(exclude_layers=("out", "head/"), nesterov=False)),
+    # keras3 R 1.5's order by position in both; Keras 3.15's additions by name.
+    ("optimizer_muon(0.01, 0.8, 0.9, 1e-6, adam_weight_decay = 0.01, rms_rate = NULL)",
+     lambda: keras3r.optimizer_muon(0.01, 0.8, 0.9, 1e-6, adam_weight_decay=0.01,
+                                    rms_rate=None)),
     ("optimizer_lamb(0.01, weight_decay = 0.1, gradient_accumulation_steps = 4)",
      lambda: keras3r.optimizer_lamb(0.01, weight_decay=0.1, gradient_accumulation_steps=4)),
     ("optimizer_schedule_free_adam_w(warmup_steps = 100, beta_1 = 1)",

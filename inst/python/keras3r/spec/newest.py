@@ -1,9 +1,13 @@
 """Optimizers added after keras3 R 1.1.0: Lamb, Muon and ScheduleFreeAdamW.
 
-Their signatures follow tests/spec/newest-signatures.md. Unlike the 1.1.0
-family, every argument comes before R's `...` (the convention keras3 R
-adopted with `optimizer_lamb()`), and `name` follows
-`gradient_accumulation_steps`, in Keras's own order.
+Their signatures follow tests/spec/newest-signatures.md. `name` follows
+`gradient_accumulation_steps`, in Keras's own order. Lamb and
+ScheduleFreeAdamW put every argument before R's `...` (the convention keras3
+R adopted with `optimizer_lamb()`). Muon keeps keras3 R 1.5's arguments in
+keras3's order, so that a call by position means the same in both packages,
+and puts the two that Keras 3.15 added since, `adam_weight_decay` and
+`rms_rate`, after `...`: reached by full name only in R, keyword-only in
+Python.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from keras3r.checks import Boolean, Integer, PatternList, Real
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
 from keras3r.spec.optimizers import optimizer_spec
+from keras3r.spec.spelling import only_in
 
 # Keras reads None as False for its on/off settings (`if self.nesterov:`), and
 # keras3 R passes NULL on as None: so do these, as the 1.1.0 family does.
@@ -85,15 +90,40 @@ _MUON_DEFAULTS = (
     "prints `weight_decay = 0.1`, `adam_lr_ratio = 0.1` and `ns_steps = 6L`, but "
     "sends Keras only the arguments given in the call, so a call that leaves "
     "them out runs Keras's defaults: `weight_decay = 0.004`, `adam_lr_ratio = 1` "
-    "and `ns_steps = 5L`. Here the signature is Keras 3.15's, so that "
-    "`formals()` tells what will run: code written for keras3 that gives these "
-    "arguments behaves the same in both packages, and code that leaves them out "
-    "gets what it got with keras3, not what keras3 printed. To run keras3's "
-    "printed values, give them. `adam_weight_decay` and `rms_rate` are new in "
-    "Keras 3.15; keras3 1.5 does not show them."
+    "and `ns_steps = 5L`. The defaults here are Keras's, so that the signature "
+    "tells what will run: code written for keras3 that gives these arguments "
+    "behaves the same in both packages, and code that leaves them out gets what "
+    "it got with keras3, not what keras3 printed. To run keras3's printed "
+    "values, give them."
 )
 
-MUON = optimizer_spec(  # `...` comes last
+# Where the two arguments that keras3 1.5 lacks sit: R matches arguments after
+# `...` by full name alone, Python takes them by keyword alone.
+_MUON_ORDER = (
+    "The arguments are keras3 R 1.5's, in keras3's order, so a call by position "
+    "means the same in both packages: `optimizer_muon(0.01, 0.8, 0.9, 1e-6)` "
+    "sets `learning_rate`, `adam_beta_1`, `adam_beta_2` and `epsilon`. Keras "
+    "3.15 added `adam_weight_decay` and `rms_rate`, which keras3 1.5 lacks; "
+    "they come last.\n\n"
+    + only_in(
+        "R",
+        "`adam_weight_decay` and `rms_rate` come after `...`: give them by their "
+        "full names, as in `optimizer_muon(adam_weight_decay = 0.01)`. R matches "
+        "an argument after `...` by its exact name only, and `...` refuses any name that is not an "
+        "argument (a shortened `adam_weight` among them), as well as a value "
+        "without a name.",
+    )
+    + "\n\n"
+    + only_in(
+        "Python",
+        "`adam_weight_decay` and `rms_rate` are keyword-only. The order differs "
+        "from `keras.optimizers.Muon`, whose fourth parameter is "
+        "`adam_weight_decay`: `keras.optimizers.Muon(0.01, 0.8, 0.9, 1e-6)` sets "
+        "`adam_weight_decay = 1e-6` and leaves `epsilon` at `1e-7`.",
+    )
+)
+
+MUON = optimizer_spec(  # `...` before the last two
     "optimizer_muon",
     "Muon",
     "Optimizer that implements the Muon algorithm.",
@@ -108,7 +138,6 @@ MUON = optimizer_spec(  # `...` comes last
         shared.learning_rate("0.001"),
         Arg("adam_beta_1", "0.9", shared.UNIT_OPEN, "Float. The decay rate of the running mean of the gradients (first moment) in the AdamW update. Defaults to `0.9`."),
         Arg("adam_beta_2", "0.999", shared.UNIT_OPEN, "Float. The decay rate of the running mean of the squared gradients (second moment) in the AdamW update. Defaults to `0.999`."),
-        Arg("adam_weight_decay", "0.004", shared.OPTIONAL_NON_NEGATIVE, "Float. The decoupled weight decay of the variables updated with AdamW. Defaults to `0.004`; `NULL` applies none."),
         shared.epsilon("Float. A small constant added to the root of the second moment in the AdamW update. Defaults to `1e-7`."),
         Arg("weight_decay", "0.004", shared.OPTIONAL_NON_NEGATIVE, "Float. The decoupled weight decay of the variables that get Muon's own step (`adam_weight_decay` applies to the others). Defaults to `0.004`; `NULL` applies none."),
         *_BASE_TAIL,
@@ -122,14 +151,17 @@ MUON = optimizer_spec(  # `...` comes last
         Arg("momentum", "0.95", shared.UNIT_OPEN, "Float in [0, 1). The decay rate of the momentum of the gradients that Muon orthogonalizes. Defaults to `0.95`."),
         Arg("ns_steps", "5L", Integer(low=1), "Int, at least 1. The number of Newton-Schulz iterations. Defaults to `5L`."),
         Arg("nesterov", "TRUE", _SWITCH, "Boolean. If `TRUE`, Muon orthogonalizes the Nesterov look-ahead `g + momentum * m` instead of the momentum `m` itself. Defaults to `TRUE`."),
-        Arg("rms_rate", "0.2", shared.OPTIONAL_POSITIVE, "Float or `NULL`. Muon's update of an `n` by `m` matrix is multiplied by `rms_rate * sqrt(max(n, m))`, which brings its size close to that of an AdamW update, so that both can share one learning rate and weight decay (Liu et al., 2025). `NULL` leaves the update unscaled. Defaults to `0.2`."),
+        # After R's `...`: new in Keras 3.15, not in keras3 R 1.5.
+        Arg("adam_weight_decay", "0.004", shared.OPTIONAL_NON_NEGATIVE, "Float. The decoupled weight decay of the variables updated with AdamW. Defaults to `0.004`; `NULL` applies none. New in Keras 3.15 (keras3 R 1.5 lacks it): give it by name, not by position."),
+        Arg("rms_rate", "0.2", shared.OPTIONAL_POSITIVE, "Float or `NULL`. Muon's update of an `n` by `m` matrix is multiplied by `rms_rate * sqrt(max(n, m))`, which brings its size close to that of an AdamW update, so that both can share one learning rate and weight decay (Liu et al., 2025). `NULL` leaves the update unscaled. Defaults to `0.2`. New in Keras 3.15 (keras3 R 1.5 lacks it): give it by name, not by position."),
     ],
     (
         "Jordan et al., 2024. *Muon: An optimizer for hidden layers in neural networks*. <https://kellerjordan.github.io/posts/muon/>",
         "Liu et al., 2025. *Muon is Scalable for LLM Training*. <https://arxiv.org/abs/2502.16982>",
     ),
     ("optimizer_muon(learning_rate = 0.01)", "[0.99, 1.9899, 2.9899]"),
-    details="\n\n".join((_MUON_SPLIT, _MUON_DEFAULTS, shared.OPTIMIZER_DETAILS)),
+    args_after_dots=2,
+    details="\n\n".join((_MUON_SPLIT, _MUON_ORDER, _MUON_DEFAULTS, shared.OPTIMIZER_DETAILS)),
 )
 
 _SCHEDULE_FREE_X = (
