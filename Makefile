@@ -4,7 +4,8 @@
 #   make test      every test: ruff, pytest, the wheel in a Python user's
 #                  environment (.venv-user: NumPy 2, test-python-user), testthat,
 #                  R CMD check, and a new R user's install from the tarball
-#                  (test-install: needs PyPI)
+#                  (test-install: needs PyPI), and the R package on R 4.5 in a
+#                  Debian 13 folder (test-r-next: needs root, Debian's mirror, PyPI)
 #
 # Both set up what they need on a fresh Debian machine (apt, .venv, the R
 # package; make test also .venv-user) and say nothing about set-up once it is done.
@@ -42,7 +43,7 @@ PRUNE_INST_PY = find inst/python -name __pycache__ -prune -exec rm -rf {} +; \
 	find inst/python -type d -empty -delete
 
 .PHONY: setup demo test test-python test-r test-install check lint generate tether docs bench clean \
-	inst-python tarball test-keras-suite test-keras-suite-stock test-python-user
+	inst-python tarball test-r-next test-keras-suite test-keras-suite-stock test-python-user
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/rpkg
 
@@ -116,20 +117,15 @@ lint: $(STAMPS)/venv
 	@$(PY) -m ruff check --no-cache py tools tests/python tests/keras_suite bench examples
 	@echo "ruff: clean"
 
-# Four pytest processes: R embedded through rpy2 must not share one with the
-# rest of the suite (tests/python/with_r/conftest.py says why), and Keras
-# picks its backend once per process: with_jax and with_torch hold the tests
-# of keras3r on JAX and on torch, and the modules of EVERY_BACKEND_TESTS run
-# in the TensorFlow process and again in those two. Measurements go to a
-# temporary directory (KERAS3R_FIGURES=dir keeps them; tests/python/conftest.py).
-EVERY_BACKEND_TESTS := test_reference_updates.py test_schedule_free_weights.py
+# One pytest process per Keras backend, and one for R embedded through rpy2:
+# tests/python/process_plan.py says which tests each runs (plain `pytest` is
+# the TensorFlow one) and reports the rest as skipped with the command that
+# runs them. Measurements go to a temporary directory (KERAS3R_FIGURES=dir
+# keeps them; tests/python/conftest.py).
+PYTEST_BACKENDS := tensorflow jax torch
 test-python: setup
-	@$(PY) -m pytest -q -p no:cacheprovider tests/python --ignore=tests/python/with_r \
-	  --ignore=tests/python/with_jax --ignore=tests/python/with_torch
-	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_jax \
-	  $(addprefix tests/python/,$(EVERY_BACKEND_TESTS))
-	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_torch \
-	  $(addprefix tests/python/,$(EVERY_BACKEND_TESTS))
+	@for backend in $(PYTEST_BACKENDS); do \
+	  KERAS_BACKEND=$$backend $(PY) -m pytest -q -p no:cacheprovider tests/python || exit 1; done
 	@$(PY) -m pytest -q -p no:cacheprovider tests/python/with_r
 
 # Keras's own optimizer, trainer, saving and model tests (shipped in the keras
@@ -172,8 +168,9 @@ USER_TESTS := test_build.py test_signatures.py test_compat.py test_reference_upd
 	test_packaging.py::test_keras3r_is_imported_from_where_this_environment_installed_it
 # On JAX and torch, a pytest process each (Keras picks its backend once per process).
 USER_TESTS_JAX := with_jax/test_compiled_apply.py with_jax/test_donation.py \
-	with_jax/test_gradient_types.py $(EVERY_BACKEND_TESTS)
-USER_TESTS_TORCH := with_torch/test_instance.py $(EVERY_BACKEND_TESTS)
+	with_jax/test_gradient_types.py test_reference_updates.py test_schedule_free_weights.py
+USER_TESTS_TORCH := with_torch/test_instance.py test_reference_updates.py \
+	test_schedule_free_weights.py
 # Keras's own suite on JAX alone here: .venv-user's jax is the newest, far
 # past the .venv's 0.7.1 (which numpy<2 holds back), while its TensorFlow and
 # Keras are the .venv's releases, whose suite test-keras-suite runs (it passed
@@ -204,15 +201,15 @@ test-python-user: $(STAMPS)/venv $(STAMPS)/venv-user
 	  '| TensorFlow', tensorflow.__version__, '| jax', jax.__version__, '| torch', torch.__version__)"
 	@KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
 	  $(addprefix tests/python/,$(USER_TESTS))
-	@KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
+	@KERAS_BACKEND=jax KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
 	  $(addprefix tests/python/,$(USER_TESTS_JAX))
-	@KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
+	@KERAS_BACKEND=torch KERAS3R_INSTALLED_WHEEL=1 $(PY_USER) -m pytest -q -p no:cacheprovider \
 	  $(addprefix tests/python/,$(USER_TESTS_TORCH))
 	@for backend in $(USER_SUITE_BACKENDS); do \
 	  $(PY_USER) tests/keras_suite/run.py $$backend || exit 1; done
 
 test-r: setup
-	@Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
+	@KERAS3R_TEST_EVERY_BACKEND=true Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
 
 # R CMD check on the built tarball (`make tarball`), as CRAN would (no PDF
 # manual: no LaTeX here). The build runs the vignette's code with the .venv's
@@ -221,7 +218,7 @@ test-r: setup
 # with py/keras3r.
 check: tarball
 	@rm -rf $(BUILD)/check && mkdir -p $(BUILD)/check
-	@cd $(BUILD)/check && status=0; _R_CHECK_FORCE_SUGGESTS_=false \
+	@cd $(BUILD)/check && status=0; _R_CHECK_FORCE_SUGGESTS_=false KERAS3R_TEST_EVERY_BACKEND=true \
 	  KERAS3R_SOURCE=$(CURDIR) R CMD check --no-manual $(BUILD)/keras3r_*.tar.gz >check.log 2>&1 \
 	  || status=$$?; \
 	  tail -n 8 check.log; \
@@ -248,7 +245,16 @@ tarball: setup inst-python
 test-install: tarball
 	@tests/install/run.sh $(BUILD)/install-session.txt $$(ls $(BUILD)/keras3r_*.tar.gz)
 
-test: setup lint test-python test-keras-suite test-python-user test-r check test-install
+# The R package with the R stack of today (tests/r-next/run.sh): Debian 13 in a
+# folder kept in /var/cache/keras3r/trixie (debootstrap; about 1.5 min when it
+# is made), R 4.5, reticulate 1.41, NumPy 2. There: installed from a copy of the
+# checkout as GitHub installs go, testthat, a new user's first sessions
+# (py_require() and RETICULATE_PYTHON), R CMD build + check. Needs root, Debian's
+# mirror and PyPI; transcripts in build/r-next/.
+test-r-next:
+	@tests/r-next/run.sh $(BUILD)/r-next
+
+test: setup lint test-python test-keras-suite test-python-user test-r check test-install test-r-next
 
 bench: setup
 	@$(PY) bench/bench_adamw.py

@@ -160,7 +160,9 @@ keras3r_requirements <- function(backend = "tensorflow", declared = FALSE,
     torch = "torch",
     stop("unknown backend: ", backend, call. = FALSE)
   )
-  c("keras>=3.5", backend_package, if (numpy_1) "numpy<2")
+  # A declaration is made only where reticulate has py_require() (1.41 and
+  # later), which handles NumPy 2.
+  c("keras>=3.5", backend_package, if (numpy_1 && !declared) "numpy<2")
 }
 
 # "linux", "macos", "windows" or another lower-case system name.

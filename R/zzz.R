@@ -239,6 +239,7 @@ python_facts <- function(dir, error) {
   facts <- list(module_dir = dir, error = conditionMessage(error), python = NA_character_,
                 numpy = NA_character_, keras = NA, origin = python_origin())
   if (!reticulate::py_available(initialize = FALSE)) {
+    if (identical(facts$origin, "py_require")) facts$uv <- uv_version()
     facts$requested <- requested_python()
     return(facts)
   }
@@ -319,6 +320,11 @@ python_problem <- function(facts) {
     "")
   if (is.na(python)) {
     requested <- facts$requested %||% NA_character_
+    reticulate_version <- facts$reticulate %||% utils::packageVersion("reticulate")
+    if (identical(origin, "py_require") &&
+        uv_deletes_reticulate_environment(facts$uv %||% NA_character_, reticulate_version)) {
+      return(uv_problem(facts$uv, reticulate_version))
+    }
     if (grepl("shared library", error, fixed = TRUE)) {
       return(shared_library_problem(requested, where))
     }

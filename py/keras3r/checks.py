@@ -148,6 +148,24 @@ def _callable_without_arguments(value: Any) -> bool:
     return True
 
 
+def _keras_callable_kind(value: Any) -> str | None:
+    """What a callable Keras object is ("a Keras layer", ...), None for others."""
+    if not callable(value) or not type(value).__module__.startswith("keras"):
+        return None
+    import keras
+
+    for cls, kind in (
+        (keras.Model, "a Keras model"),
+        (keras.layers.Layer, "a Keras layer"),
+        (keras.metrics.Metric, "a Keras metric"),
+        (keras.losses.Loss, "a Keras loss"),
+        (keras.optimizers.Optimizer, "a Keras optimizer"),
+    ):
+        if isinstance(value, cls):
+            return kind
+    return None
+
+
 def _is_bool(value: Any) -> bool:
     # numpy.bool_ is not a subclass of bool, but R logicals can arrive as one.
     return isinstance(value, bool) or type(value).__name__ == "bool_"
@@ -316,6 +334,18 @@ class LearningRate(Check):
 
         if isinstance(value, LearningRateSchedule):
             return value
+        kind = _keras_callable_kind(value)
+        if kind is not None:
+            # Layers, models and metrics take any arguments, so the check below
+            # would let them through; Keras would call one at every step and
+            # get a tensor of outputs, or an object, instead of a rate.
+            raise refuse(
+                ArgumentTypeError,
+                "`{arg}` must be a number >= 0, a LearningRateSchedule or a function of no "
+                f"arguments, not {{value}}, which is {kind}.",
+                name,
+                value,
+            )
         if callable(value):
             # Keras calls it with no arguments at every step: a function of the
             # step (or a schedule class instead of an instance) would be taken
@@ -338,7 +368,12 @@ class LearningRate(Check):
 
 @dataclass(frozen=True)
 class RealList(Check):
-    """A non-empty sequence of finite numbers (an R numeric vector)."""
+    """A non-empty sequence of finite numbers (an R numeric vector).
+
+    Each element is checked, but a list or tuple is passed on as given, as Keras
+    stores it: `boundaries=[5, 10]` stays integers in the schedule and its config.
+    An array becomes a list of its elements as Python numbers of their kind.
+    """
 
     increasing: bool = False
 
@@ -367,7 +402,9 @@ class RealList(Check):
             raise refuse(
                 ArgumentError, "`{arg}` must be strictly increasing, not {value}.", name, items
             )
-        return numbers_
+        if isinstance(value, (list, tuple)):
+            return value
+        return [item.item() if hasattr(item, "item") else item for item in items]
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,8 @@ keras3r_available()
 opt <- optimizer_adam_w(learning_rate = 0.01)
 opt
 
-keras <- reticulate::import("keras")
-keras$utils$set_random_seed(1L)
-set.seed(1)
-x <- matrix(runif(1024), ncol = 4)
-y <- x %*% c(1, -2, 3, 0.5)
-model <- keras$Sequential(list(keras$Input(shape = list(4L)), keras$layers$Dense(1L)))
-model$compile(optimizer = opt, loss = "mse")
-history <- model$fit(x, y, epochs = 30L, batch_size = 32L, verbose = 0L)
-loss <- unlist(history$history$loss)
-round(loss[c(1, length(loss))], 4)
-
-# Checked by make test-install: the model learnt, with the Python module that
-# this R package ships (not the keras3r folder in the working directory).
-stopifnot(loss[length(loss)] < loss[1] / 2)
-stopifnot(startsWith(keras3r:::python_module()$`__file__`,
-                     system.file("python", package = "keras3r")))
+# The first model (tests/install/first-model.R):
+source("first-model.R", echo = TRUE, keep.source = TRUE, max.deparse.length = Inf)
 
 uninstall_keras3r()
 stopifnot(!reticulate::virtualenv_exists("r-keras3r"))

@@ -21,6 +21,7 @@ R CMD INSTALL -l "$tmp/lib" "$tarball" >"$tmp/install.log" 2>&1 \
   || { cat "$tmp/install.log"; exit 1; }
 echo "test-install: $(basename "$tarball") installed into a temporary library ($(( $(date +%s) - start )) s)"
 
+cp "$repo/tests/install/first-model.R" "$tmp/work/"
 status=0
 (cd "$tmp/work" && env -u RETICULATE_PYTHON -u RETICULATE_PYTHON_ENV -u WORKON_HOME \
   -u RETICULATE_VIRTUALENV_ROOT -u TF_CPP_MIN_LOG_LEVEL -u KERAS_BACKEND \

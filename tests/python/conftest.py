@@ -1,8 +1,9 @@
 """Shared set-up for the pytest suite.
 
 The tests that embed R with rpy2 live in tests/python/with_r, and the tests
-of Keras on JAX and on torch in with_jax and with_torch: each directory runs
-in a pytest process of its own (see the Makefile and their conftest.py).
+of Keras on JAX and on torch in with_jax and with_torch: process_plan.py says
+which of them one pytest process runs (plain `pytest` runs TensorFlow's, and
+reports the others as skipped with the command that runs them).
 
 Tests that measure something write it as JSON to the `figures` directory:
 KERAS3R_FIGURES if set, else a temporary directory of pytest's, so that a
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+import process_plan
+
 # The shared helpers' asserts are the tests' checks: show their values in a
 # failure, as in a test module.
 pytest.register_assert_rewrite("harness", "gradient_kinds")
@@ -38,6 +41,22 @@ if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
 # The R side must find the Python of this very process.
 os.environ.setdefault("RETICULATE_PYTHON", sys.executable)
 sys.path.insert(0, str(ROOT / "tools"))
+
+
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    reason = process_plan.folder_reason(path, parent.config)
+    if reason is None:
+        return None
+    return process_plan.NotRunHere.from_parent(parent, path=path, reason=reason)
+
+
+def pytest_pycollect_makemodule(
+    module_path: Path, parent: pytest.Collector
+) -> pytest.Collector | None:
+    reason = process_plan.module_reason(module_path, parent.config)
+    if reason is None:
+        return None
+    return process_plan.NotRunHere.from_parent(parent, path=module_path, reason=reason)
 
 
 @pytest.fixture(scope="session")

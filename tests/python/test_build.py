@@ -264,6 +264,40 @@ def test_schedule_arguments_are_checked() -> None:
         keras3r.learning_rate_schedule_piecewise_constant_decay([20, 10], [0.1, 0.2, 0.3])
 
 
+def test_piecewise_boundaries_and_values_are_kept_as_given() -> None:
+    # Keras keeps the sequences it was given; so does keras3r, after checking them.
+    for boundaries, values in (([5, 10], [1, 0.5, 0.25]), ((5, 10), (1.0, 0.5, 0.25))):
+        ours = keras3r.learning_rate_schedule_piecewise_constant_decay(boundaries, values)
+        stock = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+        assert ours.get_config() == stock.get_config()
+        assert type(ours.boundaries) is type(boundaries)
+        assert [type(b) for b in ours.boundaries] == [type(b) for b in boundaries]
+    from_array = keras3r.learning_rate_schedule_piecewise_constant_decay(
+        np.array([5, 10]), np.array([1.0, 0.5, 0.25])
+    )
+    assert from_array.boundaries == [5, 10]
+    assert [type(b) for b in from_array.boundaries] == [int, int]
+    assert [type(v) for v in from_array.values] == [float] * 3
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda: keras.layers.Dense(1), "a Keras layer"),
+        (lambda: keras.Sequential([keras.layers.Dense(1)]), "a Keras model"),
+        (lambda: keras.metrics.Mean(), "a Keras metric"),
+        (lambda: keras.losses.MeanSquaredError(), "a Keras loss"),
+    ],
+)
+def test_callable_keras_objects_are_not_rates(make, kind: str) -> None:
+    # They take any arguments, so nothing but their kind tells them from a rate
+    # function; Keras would call one at every step.
+    with pytest.raises(ArgumentTypeError, match=f"`learning_rate` .* which is {kind}"):
+        keras3r.optimizer_adam_w(learning_rate=make())
+    with pytest.raises(ArgumentTypeError, match=f"which is {kind}"):
+        keras3r.optimizer_lion(make())
+
+
 def test_loss_scale_passes_on_only_what_is_given() -> None:
     inner = keras3r.optimizer_adam_w()
     opt = keras3r.optimizer_loss_scale(inner, initial_scale=1024, dynamic_growth_steps=10.0)

@@ -49,3 +49,17 @@ rd_field <- function(rd, tag) {
   fields <- Filter(function(x) identical(attr(x, "Rd_tag"), tag), rd)
   vapply(fields, function(x) paste(unlist(x), collapse = ""), "")
 }
+
+# Tests of one Keras backend need that backend's Python package. Where the
+# Python was built with every backend (make test-r sets
+# KERAS3R_TEST_EVERY_BACKEND=true), a missing one is a failure; elsewhere (the
+# R 4.5 environment has no torch wheel for its Python 3.13) the test is skipped
+# with the reason.
+skip_without_backend <- function(backend) {
+  module <- c(tensorflow = "tensorflow", jax = "jax", torch = "torch")[[backend]]
+  if (reticulate::py_module_available(module)) return(invisible(TRUE))
+  if (identical(Sys.getenv("KERAS3R_TEST_EVERY_BACKEND"), "true")) {
+    testthat::fail(sprintf("%s is not installed in %s", module, reticulate::py_exe()))
+  }
+  testthat::skip(sprintf("%s is not installed in this Python", module))
+}

@@ -46,6 +46,11 @@ test_that("Python's refusals are worded with R's spelling of the value", {
                fixed = TRUE)
   expect_identical(e$argument, "boundaries")
   expect_match(msg(optimizer_sgd(learning_rate = optimizer_adam())), "not <Adam>.", fixed = TRUE)
+  # A layer takes any arguments: only its kind tells it from a function of no arguments.
+  keras <- reticulate::import("keras")
+  e <- refusal(optimizer_adam_w(learning_rate = keras$layers$Dense(1L)))
+  expect_identical(e$argument, "learning_rate")
+  expect_match(conditionMessage(e), "not <Dense>, which is a Keras layer.", fixed = TRUE)
   expect_match(msg(optimizer_sgd(lr = 0.1)), "Unknown argument `lr`; did you mean `learning_rate`?",
                fixed = TRUE)
   e <- refusal(optimizer_sgd(clipnorm = 1, clipvalue = 1))

@@ -207,12 +207,13 @@ test_that("each problem with Python has its own explanation and remedy", {
 test_that("with reticulate's py_require(), keras3r declares what it needs", {
   seen <- NULL
   record <- function(packages) seen <<- packages
+  tensorflow <- if (keras3r:::platform_os() == "linux") "tensorflow-cpu" else "tensorflow"
   keras3r:::declare_python_requirements(py_require = record, backend = "tensorflow")
-  expect_identical(seen, c("keras>=3.5", "tensorflow"))
+  expect_identical(seen, c("keras>=3.5", tensorflow))
   keras3r:::declare_python_requirements(py_require = record, backend = "jax")
   expect_identical(seen, c("keras>=3.5", "jax"))
   keras3r:::declare_python_requirements(py_require = record, backend = "theano")
-  expect_identical(seen, c("keras>=3.5", "tensorflow"))
+  expect_identical(seen, c("keras>=3.5", tensorflow))
   seen <- NULL
   expect_null(keras3r:::declare_python_requirements(py_require = NULL))
   expect_null(seen)

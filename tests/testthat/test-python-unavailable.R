@@ -56,8 +56,18 @@ test_that("a Python without its shared library: what to install", {
   skip_if(!nzchar(python), "no Python here")
   version <- keras3r:::python_version_of(python)
   expect_match(version, "^3\\.[0-9]+$")
-  # The same interpreter, reporting a shared library that is not there (as a
-  # Debian venv's python does when libpython3.X is not installed).
+  # What reticulate reports when it finds the interpreter but no libpython.
+  problem <- keras3r:::python_problem(list(
+    module_dir = keras3r:::python_module_dir(), origin = "RETICULATE_PYTHON",
+    requested = python, error = "Python shared library not found, Python bindings not loaded."))
+  expect_match(problem$what, paste0(python, " (RETICULATE_PYTHON) but not its shared library (libpython",
+                                    version, ".so)"), fixed = TRUE)
+  expect_match(problem$fix, paste0("apt install libpython", version), fixed = TRUE)
+  # End to end: the same interpreter reporting a shared library that is not
+  # there, as a Debian venv's python does when libpython3.X is not installed.
+  # reticulate before 1.41 looks for the library where Python's sysconfig says;
+  # later ones search the system's library folders too, where it is found.
+  if (!keras3r:::reticulate_needs_numpy_1()) return(invisible())
   dir <- tempfile("noshared")
   dir.create(dir)
   writeLines(c(
@@ -109,4 +119,42 @@ test_that("the advice for a fresh environment follows the reticulate in use", {
   expect_false(keras3r:::reticulate_needs_numpy_1(package_version("1.41.0.1")))
   expect_false(keras3r:::numpy_too_new("2.1.0", reticulate_version = package_version("1.46")))
   expect_true(keras3r:::numpy_too_new("2.1.0", reticulate_version = package_version("1.28")))
+})
+
+test_that("reticulate before 1.43 with uv 0.8 or later: the cause is named", {
+  expect_true(keras3r:::uv_deletes_reticulate_environment("0.9.5", "1.41.0.1"))
+  expect_true(keras3r:::uv_deletes_reticulate_environment("0.8", "1.42.0"))
+  expect_false(keras3r:::uv_deletes_reticulate_environment("0.7.22", "1.41.0.1"))
+  expect_false(keras3r:::uv_deletes_reticulate_environment("0.9.5", "1.43.0"))
+  expect_false(keras3r:::uv_deletes_reticulate_environment(NA_character_, "1.41.0.1"))
+  facts <- list(module_dir = keras3r:::python_module_dir(), origin = "py_require",
+                uv = "0.9.5", reticulate = "1.41.0.1",
+                error = "Installation of Python not found, Python bindings not loaded.")
+  problem <- keras3r:::python_problem(facts)
+  expect_match(problem$what, "reticulate 1.41.0.1 could not start Python from py_require()", fixed = TRUE)
+  expect_match(problem$what, "uv 0.9.5", fixed = TRUE)
+  expect_match(problem$fix, "reticulate 1.43 or later", fixed = TRUE)
+  expect_match(problem$fix, "'uv<0.8'", fixed = TRUE)
+  # The same failure with a uv that keeps its environments is not blamed on uv.
+  facts$uv <- "0.7.22"
+  expect_match(keras3r:::python_problem(facts)$what, "reticulate could not start Python", fixed = TRUE)
+})
+
+test_that("uv's version is read from the uv that reticulate would run", {
+  skip_on_os("windows")
+  dir <- tempfile("uv")
+  dir.create(dir)
+  on.exit(unlink(dir, recursive = TRUE), add = TRUE)
+  uv <- file.path(dir, "uv")
+  writeLines(c("#!/bin/sh", "echo 'uv 0.9.5 (x86_64-unknown-linux-gnu)'"), uv)
+  Sys.chmod(uv, "755")
+  expect_identical(keras3r:::uv_version(uv), "0.9.5")
+  withr_env <- Sys.getenv("RETICULATE_UV", unset = NA)
+  Sys.setenv(RETICULATE_UV = uv)
+  on.exit(if (is.na(withr_env)) Sys.unsetenv("RETICULATE_UV") else Sys.setenv(RETICULATE_UV = withr_env),
+          add = TRUE)
+  expect_identical(keras3r:::uv_binary_path(), uv)
+  writeLines(c("#!/bin/sh", "echo 'not uv'"), uv)
+  expect_identical(keras3r:::uv_version(uv), NA_character_)
+  expect_identical(keras3r:::uv_version(NA_character_), NA_character_)
 })

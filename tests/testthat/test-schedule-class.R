@@ -205,6 +205,7 @@ test_that("bad definitions are refused, naming the argument", {
 })
 
 test_that("on JAX too, the jit-compiled step follows the R schedule", {
+  skip_without_backend("jax")
   # Keras fixes its backend once per process: a fresh R runs this with JAX.
   root <- test_path("..", "..")
   from_source <- file.exists(file.path(root, "DESCRIPTION")) && dir.exists(file.path(root, "R"))

@@ -77,23 +77,24 @@ test_that("registration skips what is claimed and reports what it registered", {
   expect_identical(as.array(structure(list(), class = claimed)), "theirs")
 })
 
-test_that("JAX and torch variables and tensors convert too", {
-  skip_if_not(keras3r_available())
-  code <- c(
-    "keras <- reticulate::import('keras')",
-    "opt <- optimizer_sgd(learning_rate = 0.125)",
-    "x <- keras$ops$convert_to_tensor(matrix(c(1.5, -2, 0, 4), 2L))",
-    "cat('CLASS', class(x)[1], '\\n')",
-    "cat('RATE', as.numeric(opt$learning_rate), '\\n')",
-    "cat('INT', as.integer(x), '\\n')",
-    "cat('DIM', dim(as.array(x)), '\\n')"
-  )
-  for (backend in c("jax", "torch")) {
+for (backend in c("jax", "torch")) {
+  test_that(paste(backend, "variables and tensors convert too"), {
+    skip_if_not(keras3r_available())
+    skip_without_backend(backend)
+    code <- c(
+      "keras <- reticulate::import('keras')",
+      "opt <- optimizer_sgd(learning_rate = 0.125)",
+      "x <- keras$ops$convert_to_tensor(matrix(c(1.5, -2, 0, 4), 2L))",
+      "cat('CLASS', class(x)[1], '\\n')",
+      "cat('RATE', as.numeric(opt$learning_rate), '\\n')",
+      "cat('INT', as.integer(x), '\\n')",
+      "cat('DIM', dim(as.array(x)), '\\n')"
+    )
     res <- run_fresh_r(code, env = paste0("KERAS_BACKEND=", backend))
     info <- paste(c(res$stdout, res$stderr), collapse = "\n")
-    expect_match(tagged(res$stdout, "CLASS"), if (backend == "jax") "jax" else "torch", info = info)
+    expect_match(tagged(res$stdout, "CLASS"), backend, info = info)
     expect_identical(tagged(res$stdout, "RATE"), "0.125", info = info)
     expect_identical(tagged(res$stdout, "INT"), "1 -2 0 4", info = info)
     expect_identical(tagged(res$stdout, "DIM"), "2 2", info = info)
-  }
-})
+  })
+}

@@ -1,6 +1,7 @@
-"""Keras on JAX in this pytest process (`pytest tests/python/with_jax`, a line of
-the Makefile's test-python): tests/python/backend_process.py says why the process is
-claimed here. The modules of EVERY_BACKEND_TESTS named on that line run on JAX too.
+"""Keras on JAX in this pytest process (`KERAS_BACKEND=jax pytest tests/python`, or
+`pytest tests/python/with_jax` alone): tests/python/backend_process.py says why the
+process is claimed here, and tests/python/process_plan.py which other modules run on
+JAX too.
 
 `xla_compiles` counts XLA compilations with JAX's own event listener
 (jax.monitoring), which sees every program JAX compiles in this process:

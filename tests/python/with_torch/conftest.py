@@ -1,6 +1,7 @@
-"""Keras on torch in this pytest process (`pytest tests/python/with_torch`, a line of
-the Makefile's test-python): tests/python/backend_process.py says why the process is
-claimed here. The modules of EVERY_BACKEND_TESTS named on that line run on torch too.
+"""Keras on torch in this pytest process (`KERAS_BACKEND=torch pytest tests/python`, or
+`pytest tests/python/with_torch` alone): tests/python/backend_process.py says why the
+process is claimed here, and tests/python/process_plan.py which other modules run on
+torch too.
 """
 
 from __future__ import annotations
