@@ -39,6 +39,8 @@
 #' * Schedules written in R: [new_learning_rate_schedule_class()].
 #' * Set-up: [install_keras3r()], [keras3r_available()] and
 #'   [uninstall_keras3r()].
+#' * keras3r's additions to an optimizer: [plain()] removes them, and
+#'   [adapt_optimizer()] gives them to one that Keras made (a loaded model's).
 #'
 #' @keywords package
 "_PACKAGE"

@@ -1,4 +1,5 @@
-# The way back to stock Keras: a thin call into the Python module keras3r.stock.
+# The way back to stock Keras and forth: thin calls into the Python modules
+# keras3r.stock and keras3r.reattach.
 
 #' Remove keras3r's extra behaviour from an optimizer
 #'
@@ -40,4 +41,44 @@ plain <- function(optimizer) {
               sprintf("must be a Keras optimizer, not %s.", r_spelling(optimizer)))
   }
   keras3r_py$stock$plain(optimizer)
+}
+
+#' Give an optimizer that Keras made keras3r's behaviour
+#'
+#' @description
+#' keras3r's additions (see [plain()]) live on the optimizer object, not in its
+#' config, so that a saved model stays a plain Keras file. An optimizer that
+#' Keras makes from a config, in `keras$models$load_model()` or a class's
+#' `from_config()`, is therefore stock Keras. `adapt_optimizer()` gives it
+#' keras3r's behaviour: afterwards it acts as the optimizer that the keras3r
+#' function of its class builds from the same config, with its variables and
+#' state as they were.
+#'
+#' @details
+#' A copy made with Python's `copy.deepcopy()` of an optimizer made by keras3r
+#' keeps keras3r's behaviour by itself. `adapt_optimizer()` changes the
+#' optimizer in place and returns it; optimizers it wraps
+#' ([optimizer_loss_scale()]'s inner optimizer, the optimizers of
+#' [optimizer_multi()]) are adapted too, and an optimizer that already has
+#' keras3r's behaviour is returned as it is. [plain()] does the reverse.
+#'
+#' @param optimizer A Keras optimizer, such as `model$optimizer` of a loaded
+#'   model.
+#'
+#' @returns `optimizer`, now with keras3r's behaviour.
+#'
+#' @seealso [plain()], [optimizer_adam_w()] and the other optimizers.
+#' @export
+#' @examplesIf keras3r_available()
+#' keras <- reticulate::import("keras")
+#' opt <- keras$optimizers$AdamW(learning_rate = 0.01)  # stock Keras
+#' opt <- adapt_optimizer(opt)
+#' w <- keras$Variable(c(1, 2, 3))
+#' opt$apply(list(keras$ops$ones(3L)), list(w))  # keras3r's compiled update
+adapt_optimizer <- function(optimizer) {
+  if (!inherits(optimizer, "python.builtin.object")) {
+    arg_error("adapt_optimizer", "optimizer",
+              sprintf("must be a Keras optimizer, not %s.", r_spelling(optimizer)))
+  }
+  keras3r_py$reattach$adapt_optimizer(optimizer)
 }

@@ -32,9 +32,7 @@ def method_in_force(obj: Any, name: str) -> Callable[..., Any]:
     """`obj.<name>` as a function of (self, ...), so that wrappers compose.
 
     Another keras3r behaviour may already have bound its own method on the
-    instance; calling that one (through `self`) keeps it. Calling through
-    `self` rather than a bound method also keeps a copy of the optimizer
-    (copy.deepcopy rebinds instance methods) working with its own settings.
+    instance; calling that one (through `self`) keeps it.
     """
     method = getattr(obj, name)
     if isinstance(method, types.MethodType) and method.__self__ is obj:

@@ -155,7 +155,9 @@ def real_list_verdict(check: RealList, value: Any) -> Verdict:
     numbers = [v.expected for v in items]
     if check.increasing and any(b <= a for a, b in zip(numbers, numbers[1:])):
         return BAD
-    return ok(numbers)
+    if isinstance(value, (list, tuple)):
+        return ok(value)  # checked, then passed on as given: Keras stores what it gets
+    return ok([item.item() if hasattr(item, "item") else item for item in value])
 
 
 def pattern_list_verdict(value: Any) -> Verdict:
@@ -626,8 +628,8 @@ def holds_exactly(check: Check, expected: Any, got: Any) -> bool:
     if isinstance(check, Boolean):
         return got is expected
     if isinstance(check, RealList):
-        got = list(got)
-        return all(type(x) is float for x in got) and got == expected
+        same_items = [type(x) for x in got] == [type(x) for x in expected]
+        return type(got) is type(expected) and same_items and list(got) == list(expected)
     if isinstance(check, PatternList):
         # Keras tracks list attributes in a list subclass of its own.
         return isinstance(got, list) and all(type(x) is str for x in got) and got == expected

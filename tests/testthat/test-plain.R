@@ -46,3 +46,28 @@ test_that("plain() refuses what is not an optimizer, naming the argument", {
   expect_error(plain(learning_rate_schedule_exponential_decay(0.1, 10, 0.5)),
                "`optimizer` must be a Keras optimizer")
 })
+
+test_that("adapt_optimizer() gives a loaded model's optimizer keras3r's behaviour back", {
+  keras <- reticulate::import("keras")
+  keras$utils$set_random_seed(2L)
+  x <- matrix(seq(-1, 1, length.out = 96), ncol = 3)
+  y <- x %*% c(1, -2, 0.5)
+  model <- keras$Sequential(list(keras$Input(shape = list(3L)), keras$layers$Dense(1L)))
+  model$compile(optimizer = optimizer_adam_w(learning_rate = 0.05), loss = "mse")
+  model$fit(x, y, epochs = 2L, batch_size = 16L, shuffle = FALSE, verbose = 0L)
+  path <- tempfile(fileext = ".keras")
+  on.exit(unlink(path), add = TRUE)
+  model$save(path)
+  loaded <- keras$models$load_model(path)
+  expect_length(additions(loaded$optimizer), 0L)
+  out <- adapt_optimizer(loaded$optimizer)
+  expect_identical(reticulate::py_id(out), reticulate::py_id(loaded$optimizer))
+  expect_identical(additions(loaded$optimizer), additions(model$optimizer))
+  model$fit(x, y, epochs = 2L, batch_size = 16L, shuffle = FALSE, verbose = 0L)
+  loaded$fit(x, y, epochs = 2L, batch_size = 16L, shuffle = FALSE, verbose = 0L)
+  expect_equal(as.array(loaded$weights[[1]]), as.array(model$weights[[1]]), tolerance = 1e-5)
+  e <- tryCatch(adapt_optimizer(3), error = identity)
+  expect_s3_class(e, "keras3r_argument_error")
+  expect_match(conditionMessage(e), "adapt_optimizer(): `optimizer` must be a Keras optimizer, not 3.",
+               fixed = TRUE)
+})

@@ -6,9 +6,10 @@ arguments, and returns a plain Keras 3 object.
 
 from typing import TYPE_CHECKING, Any
 
-# Schedule-free AdamW's averaged weights, and the way back to stock Keras:
-# helpers beside the generated family (not in __all__, which lists exactly the
-# spec's functions).
+# Helpers beside the generated family (not in __all__, which lists exactly the
+# spec's functions): keras3r's behaviour on an optimizer that Keras made,
+# schedule-free AdamW's averaged weights, and the way back to stock Keras.
+from keras3r.reattach import adapt_optimizer  # noqa: F401
 from keras3r.schedule_free import (  # noqa: F401
     callback_swap_schedule_free_weights,
     schedule_free_averaged_weights,

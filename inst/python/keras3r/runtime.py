@@ -15,11 +15,17 @@ from keras3r.fused_torch import fuse_torch_update
 from keras3r.host_rate import guard_learning_rate
 from keras3r.multi_routing import check_routing_on_build, is_multi_optimizer
 from keras3r.muon_split import check_split_on_build
+from keras3r.reattach import keep_on_copies
 from keras3r.schedule_free import prepare as schedule_free_update
 
 
 def prepare(obj: Any) -> Any:
     """Called by keras3r.build on every object it builds; returns the object."""
+    # A deep copy (which Keras makes from the config) gets all of this again.
+    return keep_on_copies(_prepare(obj))
+
+
+def _prepare(obj: Any) -> Any:
     if is_multi_optimizer(obj):
         # It does no maths of its own: each optimizer of its map carries its
         # own keras3r behaviours. It gets the check that its routing survives

@@ -39,7 +39,7 @@ def keras3r_additions(optimizer: Any) -> list[str]:
     )
 
 
-def _inner_optimizers(optimizer: Any) -> list[Any]:
+def inner_optimizers(optimizer: Any) -> list[Any]:
     """Optimizers that `optimizer` steps through: a loss-scale wrapper's, a multi optimizer's."""
     inner = getattr(optimizer, "inner_optimizer", None)
     found = [inner] if inner is not None else []
@@ -84,7 +84,7 @@ def plain(optimizer: Any) -> Any:
     original = getattr(rate, "__wrapped_rate__", None)
     if original is not None:
         optimizer.learning_rate = original
-    for inner in _inner_optimizers(optimizer):
+    for inner in inner_optimizers(optimizer):
         plain(inner)
     return optimizer
 

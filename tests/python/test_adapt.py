@@ -1,0 +1,130 @@
+"""keras3r's behaviour on the copies Keras makes of an optimizer.
+
+copy.deepcopy() keeps it by itself; an optimizer that Keras builds from a
+config (keras.saving.load_model(), from_config()) gets it from
+keras3r.adapt_optimizer(), and then trains on as the uninterrupted optimizer
+does. Runs on every backend (process_plan.EVERY_BACKEND): each has its own
+additions (TensorFlow's compiled apply and clipping fix, JAX's compiled
+apply, torch's fused kernels).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+import keras3r
+from keras3r.stock import keras3r_additions
+
+BUILDERS = {
+    "adam_w": lambda: keras3r.optimizer_adam_w(learning_rate=0.05, clipnorm=1.0),
+    "sgd": lambda: keras3r.optimizer_sgd(learning_rate=0.05, momentum=0.5),
+    "schedule_free": lambda: keras3r.optimizer_schedule_free_adam_w(learning_rate=0.05),
+}
+
+
+def _values(variables: list[Any]) -> list[np.ndarray]:
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+def _steps(opt: Any, variables: list[Any], first: int, count: int) -> None:
+    for step in range(first, first + count):
+        grads = [
+            keras.ops.convert_to_tensor(np.full(v.shape, 0.1 * (step + 1) - 0.3, "float32"))
+            for v in variables
+        ]
+        opt.apply(grads, variables)
+
+
+def _variables() -> list[Any]:
+    return [
+        keras.Variable(np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)),
+        keras.Variable(np.array([0.5, -0.25], "float32")),
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_deep_copy_keeps_keras3r_s_behaviour(name: str) -> None:
+    opt = BUILDERS[name]()
+    assert keras3r_additions(opt), "keras3r added nothing: the test would prove nothing"
+    copied = copy.deepcopy(opt)
+    assert copied is not opt
+    assert type(copied) is type(opt)
+    assert keras3r_additions(copied) == keras3r_additions(opt)
+    assert copied.get_config() == opt.get_config()
+    # The copy updates as a fresh keras3r optimizer does, and the original
+    # is untouched by it.
+    ours, fresh = _variables(), _variables()
+    _steps(copied, ours, 0, 4)
+    _steps(BUILDERS[name](), fresh, 0, 4)
+    for a, b in zip(_values(ours), _values(fresh)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == 0
+
+
+def test_a_deep_copy_of_a_loss_scale_optimizer_keeps_its_inner_one_adapted() -> None:
+    opt = keras3r.optimizer_loss_scale(keras3r.optimizer_sgd(learning_rate=0.1))
+    copied = copy.deepcopy(opt)
+    assert keras3r_additions(copied.inner_optimizer) == keras3r_additions(opt.inner_optimizer)
+
+
+def _model(opt: Any) -> Any:
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    model.compile(optimizer=opt, loss="mse")
+    return model
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]], "float32")).astype("float32")
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_a_loaded_optimizer_adapted_trains_on_as_the_uninterrupted_one(
+    name: str, tmp_path: Path
+) -> None:
+    x, y = _data()
+    uninterrupted = _model(BUILDERS[name]())
+    uninterrupted.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    path = tmp_path / "model.keras"
+    uninterrupted.save(path)
+    loaded = keras.saving.load_model(path)
+    # What Keras builds from the file is stock Keras: the file holds no keras3r.
+    assert keras3r_additions(loaded.optimizer) == []
+    adapted = keras3r.adapt_optimizer(loaded.optimizer)
+    assert adapted is loaded.optimizer
+    assert keras3r_additions(adapted) == keras3r_additions(uninterrupted.optimizer)
+    uninterrupted.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    loaded.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(_values(loaded.weights), _values(uninterrupted.weights)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_adapting_a_stock_optimizer_gives_what_keras3r_builds() -> None:
+    stock = keras.optimizers.AdamW(learning_rate=0.05, clipnorm=1.0)
+    assert keras3r_additions(stock) == []
+    keras3r.adapt_optimizer(stock)
+    built = BUILDERS["adam_w"]()
+    assert keras3r_additions(stock) == keras3r_additions(built)
+    # Twice is once, and plain() takes it all away again.
+    before = dict(vars(stock))
+    keras3r.adapt_optimizer(stock)
+    assert dict(vars(stock)) == before
+    assert keras3r_additions(keras3r.plain(stock)) == []
+    ours, theirs = _variables(), _variables()
+    _steps(keras3r.adapt_optimizer(stock), ours, 0, 3)
+    _steps(built, theirs, 0, 3)
+    for a, b in zip(_values(ours), _values(theirs)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_adapt_optimizer_refuses_what_is_not_an_optimizer() -> None:
+    with pytest.raises(TypeError, match="adapt_optimizer\\(\\): `optimizer` must be a Keras"):
+        keras3r.adapt_optimizer(keras.layers.Dense(1))
