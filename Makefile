@@ -262,6 +262,7 @@ bench: setup
 	@Rscript bench/bench_apply.R
 	@$(PY) bench/bench_sweep.py
 	@$(PY) bench/bench_matrix.py
+	@for backend in tensorflow jax; do KERAS_BACKEND=$$backend $(PY) bench/bench_half_precision.py; done
 
 clean:
 	rm -rf $(BUILD) $(STAMPS)

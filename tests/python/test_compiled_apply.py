@@ -444,3 +444,11 @@ def test_checkpoint_round_trip(tmp_path):
     checkpoint.read(path).assert_consumed()
     for a, b in zip(opt.variables, saved):
         np.testing.assert_array_equal(np.asarray(a), b)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["adam", "sgd", "adagrad"])
+def test_half_precision_variables_update_as_stock_keras(name: str, dtype: str) -> None:
+    from half_precision import check_half_precision_matches_stock
+
+    check_half_precision_matches_stock(name, dtype)

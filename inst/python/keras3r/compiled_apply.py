@@ -50,6 +50,7 @@ When Keras's path is kept, unchanged:
   * a `tf.distribute` strategy is in scope, or the optimizer was built under
     one with more than one replica: the update must go through the strategy's
     cross-replica machinery (and keras3r.cross_replica's clipping fix there);
+  * float16 or bfloat16 variables: Keras's own rounding, step by step;
   * sparse (`IndexedSlices`) or missing (`None`) gradients, a learning rate
     that is a plain callable (stock eager Keras calls it every step; a trace
     would freeze it), or, for an eager call, anything that fails to trace or
@@ -705,6 +706,10 @@ def _listed(
     return grads, trainable_variables, variables
 
 
+def _half_precision(variable: Any) -> bool:
+    return str(getattr(variable, "dtype", "")).endswith(("float16", "float16'>"))
+
+
 def _opening(
     optimizer: Any,
     grads: Sequence[Any],
@@ -721,6 +726,11 @@ def _opening(
     variables = None
     if compilable:
         grads, trainable_variables, variables = _listed(optimizer, grads, trainable_variables)
+    if variables is not None and any(_half_precision(v) for v in variables):
+        # Keras computes a float16 or bfloat16 variable's update in its own
+        # precision op by op; a fused XLA update keeps intermediates wider and
+        # rounds differently, and measured no faster there.
+        variables = None
 
     def keras_path() -> Any:
         # Not counted while keras3r traces its own update: on JAX,

@@ -310,3 +310,11 @@ def test_the_compile_counter_sees_a_new_program(xla_compiles):
     x = jnp.ones(7)
     assert xla_compiles.during(lambda: program(x)) == 1
     assert xla_compiles.during(lambda: program(x)) == 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["adam", "sgd", "adagrad"])
+def test_half_precision_variables_update_as_stock_keras(name: str, dtype: str) -> None:
+    from half_precision import check_half_precision_matches_stock
+
+    check_half_precision_matches_stock(name, dtype)
