@@ -261,6 +261,7 @@ bench: setup
 	@$(PY) bench/bench_adamw_jax.py
 	@Rscript bench/bench_apply.R
 	@$(PY) bench/bench_sweep.py
+	@$(PY) bench/bench_nesting.py
 	@$(PY) bench/bench_matrix.py
 	@for backend in tensorflow jax; do KERAS_BACKEND=$$backend $(PY) bench/bench_half_precision.py; done
 

@@ -9,9 +9,10 @@
 # Every refusal, from either side, reaches the user as one kind of R condition,
 # of class "keras3r_argument_error" (see argument_error()), worded in R: TRUE,
 # NULL, "0.01", c(1, 2). Python returns its refusals instead of raising them
-# (keras3r.build.call_for_r), with the message as a template and the argument
-# named, so R words the message itself with the value the user passed. Errors
-# that are not refusals, Keras's own among them, propagate unchanged.
+# (keras3r.for_r.call_for_r), with the argument named; R spells the value the
+# user passed and Python's one renderer words the message in R's spelling
+# (Refusal.message_in_r). Errors that are not refusals, Keras's own among
+# them, propagate unchanged.
 
 keras3r_call <- function(fun, args, dots = list(), vectors = character(),
                          mappings = character(), functions_of_one = character()) {
@@ -25,7 +26,7 @@ keras3r_call <- function(fun, args, dots = list(), vectors = character(),
   }
   for (name in names(dots)) check_r_value(dots[[name]], name, fun, vector = FALSE)
   result <- with_python_warnings(
-    do.call(keras3r_py$build$call_for_r, c(list(fun), args, dots)), fun
+    do.call(keras3r_py$for_r$call_for_r, c(list(fun), args, dots)), fun
   )
   if (inherits(result, "keras3r.checks.Refusal")) {
     stop(refusal_condition(result, fun, given))
@@ -93,28 +94,9 @@ refusal_condition <- function(refusal, fun, given) {
       }
     }
   }
-  message <- render_refusal(
-    refusal$template,
-    arg = if (is.null(index)) name else sprintf("%s[[%d]]", name, index + 1L),
-    value = if (has_value) r_spelling(value) else NULL,
-    words = c(true = "TRUE", false = "FALSE", null = "NULL")
-  )
-  argument_error(sprintf("%s(): %s", fun, message), fun,
+  message <- refusal$message_in_r(if (has_value) r_spelling(value) else NULL)
+  argument_error(message, fun,
                  argument = if (length(arguments)) arguments else NULL, value = value)
-}
-
-# Fills the placeholders {arg}, {value}, {true}, {false} and {null} of a
-# template in one pass, as keras3r.checks does: `{{` and `}}` are literal
-# braces (the user's own text in a template is written so), a filled-in value
-# is never read again, and any other text in braces is left as it is.
-render_refusal <- function(template, arg, value, words) {
-  fills <- c(words, arg = arg, `{{` = "{", `}}` = "}")
-  if (!is.null(value)) fills <- c(fills, value = value)
-  at <- gregexpr("\\{\\{|\\}\\}|\\{(arg|value|true|false|null)\\}", template, perl = TRUE)
-  found <- regmatches(template, at)[[1]]
-  keys <- ifelse(found %in% c("{{", "}}"), found, substr(found, 2L, nchar(found) - 1L))
-  regmatches(template, at) <- list(ifelse(keys %in% names(fills), fills[keys], found))
-  template
 }
 
 # A value as R code would write it: TRUE, NULL, 5L, "0.01", c(1, 2), list(1).

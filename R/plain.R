@@ -1,5 +1,5 @@
 # The way back to stock Keras and forth: thin calls into the Python modules
-# keras3r.stock and keras3r.reattach.
+# keras3r.adapt and keras3r.adapt.
 
 #' Remove keras3r's extra behaviour from an optimizer
 #'
@@ -40,7 +40,7 @@ plain <- function(optimizer) {
     arg_error("plain", "optimizer",
               sprintf("must be a Keras optimizer, not %s.", r_spelling(optimizer)))
   }
-  keras3r_py$stock$plain(optimizer)
+  keras3r_py$plain(optimizer)
 }
 
 #' Give an optimizer that Keras made keras3r's behaviour
@@ -62,6 +62,14 @@ plain <- function(optimizer) {
 #' [optimizer_multi()]) are adapted too, and an optimizer that already has
 #' keras3r's behaviour is returned as it is. [plain()] does the reverse.
 #'
+#' keras3r does not do this by itself when a model is loaded, because it
+#' cannot tell: the saved file is plain Keras and does not say that keras3r
+#' built its optimizer (Keras refuses a file that names anything but its own
+#' class for a Keras optimizer), and catching every load would mean changing
+#' Keras's optimizer classes for everything else in the session. After
+#' loading a model trained with a keras3r optimizer, call
+#' `adapt_optimizer(model$optimizer)` before training on.
+#'
 #' @param optimizer A Keras optimizer, such as `model$optimizer` of a loaded
 #'   model.
 #'
@@ -80,5 +88,5 @@ adapt_optimizer <- function(optimizer) {
     arg_error("adapt_optimizer", "optimizer",
               sprintf("must be a Keras optimizer, not %s.", r_spelling(optimizer)))
   }
-  keras3r_py$reattach$adapt_optimizer(optimizer)
+  keras3r_py$adapt_optimizer(optimizer)
 }

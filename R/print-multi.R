@@ -11,7 +11,7 @@
 #' @noRd
 format.keras.src.optimizers.multi_optimizer.MultiOptimizer <- function(x, ...) {
   # Keras keeps the map in a private attribute; keras3r reads it in one place.
-  routes <- keras3r_py$compat$multi_optimizer_routes(x)
+  routes <- keras3r_py$for_r$multi_optimizer_routes(x)
   head <- sprintf(
     "<MultiOptimizer %s>: %s",
     encodeString(py_field(x, "name", "?"), quote = "\""),

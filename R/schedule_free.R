@@ -76,7 +76,7 @@
 #' schedule_free_weights_in_model(model)
 #' swap_schedule_free_weights(model, "training")   # before training on
 schedule_free_averaged_weights <- function(object) {
-  keras3r_py$schedule_free$schedule_free_averaged_weights(object)
+  keras3r_py$schedule_free_averaged_weights(object)
 }
 
 #' @rdname schedule_free_averaged_weights
@@ -88,14 +88,14 @@ swap_schedule_free_weights <- function(object, to = c("averaged", "training")) {
   to <- tryCatch(match.arg(to), error = function(e) {
     arg_error("swap_schedule_free_weights", "to", 'must be "averaged" or "training".')
   })
-  keras3r_py$schedule_free$swap_schedule_free_weights(object, to)
+  keras3r_py$swap_schedule_free_weights(object, to)
   invisible(object)
 }
 
 #' @rdname schedule_free_averaged_weights
 #' @export
 schedule_free_weights_in_model <- function(object) {
-  keras3r_py$schedule_free$schedule_free_weights_in_model(object)
+  keras3r_py$schedule_free_weights_in_model(object)
 }
 
 #' @rdname schedule_free_averaged_weights
@@ -151,7 +151,7 @@ callback_swap_schedule_free_weights <- function(swap_on_epoch = FALSE,
       arg_error(fun, name, "must be TRUE or FALSE.", value = value)
     }
   }
-  keras3r_py$schedule_free$callback_swap_schedule_free_weights(
+  keras3r_py$callback_swap_schedule_free_weights(
     swap_on_epoch = swap_on_epoch, averaged_after_fit = averaged_after_fit
   )
 }

@@ -132,7 +132,7 @@ load_python_module <- function() {
 # uses keras3r, through rpy2) is kept when its files are the same as the
 # shipped ones, and forgotten otherwise.
 import_shipped_module <- function(dir) {
-  helpers <- python_helpers()
+  helpers <- python_helpers(dir)
   helpers$forget_other_keras3r(dir)
   level <- suppressWarnings(as.integer(Sys.getenv("TF_CPP_MIN_LOG_LEVEL")))
   if (!is.na(level) && level >= 1L) helpers$import_filtering_logs("keras", level)
@@ -145,91 +145,13 @@ import_shipped_module <- function(dir) {
   module
 }
 
-# Small Python helpers, defined once per session. import_filtering_logs()
-# exists because TensorFlow logs a few INFO lines (oneDNN) while it loads,
-# before it applies TF_CPP_MIN_LOG_LEVEL; they are caught on stderr during
-# `import keras` and dropped when the level says so. Everything else is
-# written back.
-# (The code runs with a namespace of its own; a helper that uses another takes
-# it as a default argument.)
-python_helpers <- function() {
+# What R runs in Python before importing keras3r (keras3r/loading.py, run on
+# its own with runpy, since keras3r itself must not be imported yet), once per
+# session.
+python_helpers <- function(dir) {
   if (is.null(.keras3r$helpers)) {
-    .keras3r$helpers <- reticulate::py_run_string(local = TRUE, code = '
-def python_files(folder):
-    import os
-    found = {}
-    for parent, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            if name.endswith(".py"):
-                full = os.path.join(parent, name)
-                with open(full, "rb") as handle:
-                    found[os.path.relpath(full, folder)] = handle.read()
-    return found
-
-def is_shipped_keras3r(path, python_files=python_files):
-    import os
-    import sys
-    module = sys.modules.get("keras3r")
-    file = getattr(module, "__file__", None)
-    if not file:
-        return False
-    theirs = os.path.dirname(os.path.realpath(file))
-    mine = os.path.realpath(os.path.join(path, "keras3r"))
-    return theirs == mine or python_files(theirs) == python_files(mine)
-
-def forget_other_keras3r(path, is_shipped_keras3r=is_shipped_keras3r):
-    import sys
-    if "keras3r" not in sys.modules or is_shipped_keras3r(path):
-        return False
-    for name in [n for n in sys.modules if n == "keras3r" or n.startswith("keras3r.")]:
-        del sys.modules[name]
-    return True
-
-def import_filtering_logs(name, level):
-    import os
-    import re
-    import sys
-    import tempfile
-    if name in sys.modules:
-        return 0
-    log_line = re.compile(r"^([IWEF])\\d{4} [0-9:.]+ +\\d+ [^ \\]]+\\] ")
-    drop_from = {"I": 1, "W": 2, "E": 3, "F": 99}
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            __import__(name)
-        except Exception:
-            pass  # the import that follows raises it again, with stderr back
-        finally:
-            try:
-                sys.stderr.flush()
-            except Exception:
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-        capture.seek(0)
-        text = capture.read().decode("utf-8", "replace")
-    dropped = 0
-    kept = []
-    for line in text.splitlines(keepends=True):
-        match = log_line.match(line)
-        if line.startswith("WARNING: All log messages before absl::InitializeLog()") or (
-            match and level >= drop_from[match.group(1)]
-        ):
-            dropped += 1
-        else:
-            kept.append(line)
-    if kept:
-        os.write(2, "".join(kept).encode("utf-8"))
-    return dropped
-')
+    file <- file.path(dir, "keras3r", "loading.py")
+    .keras3r$helpers <- reticulate::import("runpy")$run_path(file)
   }
   .keras3r$helpers
 }

@@ -47,13 +47,13 @@ import torch  # noqa: E402
 
 import keras3r  # noqa: E402
 from hlo_traffic import hlo_traffic_bytes  # noqa: E402
-from keras3r import compiled_apply  # noqa: E402
-from keras3r.compiled_apply import compiled_hlo, stats  # noqa: E402
+from keras3r.adapt import eager_apply  # noqa: E402
+from keras3r.adapt.eager_apply import compiled_hlo, stats  # noqa: E402
 
 # The compiled update and its first step's cost are measured here: compile on
 # the first call (keras3r otherwise runs a new structure's first calls on
 # Keras's path; bench_sweep.py measures those first steps).
-compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
 
 tf.get_logger().setLevel("ERROR")  # four steps share one Python body: no retrace warnings
 

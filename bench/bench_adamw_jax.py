@@ -8,7 +8,7 @@ only JAX (and torch, for its figure) installed will do.
 
 Per shape it times one update step of
   * keras3r.optimizer_adam_w driven eagerly (`opt.apply(grads, vars)` in a
-    loop: keras3r's cached jit-compiled update, keras3r.compiled_apply_jax);
+    loop: keras3r's cached jit-compiled update, keras3r.adapt.jax);
   * stock `keras.optimizers.AdamW` driven eagerly (Keras's op-by-op path);
   * stock AdamW's `stateless_apply` under `jax.jit` with its state donated,
     the way Keras's own JAX trainer runs it inside `fit()` ("stock jit");
@@ -44,13 +44,13 @@ import numpy as np  # noqa: E402
 
 import keras3r  # noqa: E402
 from hlo_traffic import hlo_traffic_bytes  # noqa: E402
-from keras3r import compiled_apply  # noqa: E402
-from keras3r.compiled_apply import compiled_hlo, stats  # noqa: E402
+from keras3r.adapt import eager_apply  # noqa: E402
+from keras3r.adapt.eager_apply import compiled_hlo, stats  # noqa: E402
 
 # The compiled update and its first step's cost are measured here: compile on
 # the first call (keras3r otherwise runs a new structure's first calls on
 # Keras's path; bench_sweep.py measures those first steps).
-compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
 
 try:
     import torch
@@ -81,7 +81,7 @@ def make_arrays(n_vars: int, total: int) -> tuple[list[np.ndarray], list[Any]]:
 # Each implementation is (step, last): `step()` dispatches one update and
 # returns nothing, `last()` gives a result to wait for at the end of a block.
 # Holding a result across steps would keep a buffer referenced, which stops
-# keras3r from donating it (see keras3r.compiled_apply_jax).
+# keras3r from donating it (see keras3r.adapt.jax).
 Steps = tuple[Callable[[], None], Callable[[], Any]]
 
 
@@ -213,7 +213,7 @@ def bench_shape(label: str, n_vars: int, total: int) -> None:
     hlo = compiled_hlo(ours_opt)
     traffic, n_kernels = hlo_traffic_bytes(hlo[0]) if hlo else (float("nan"), 0)
     ours_bpp = traffic / n_params
-    entry = next(iter(vars(ours_opt)["_keras3r_compiled_apply"].entries.values()))
+    entry = next(iter(eager_apply.compiled_state(ours_opt).entries.values()))
     cost = entry.compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     xla_bpp = float(cost.get("bytes accessed", float("nan"))) / n_params

@@ -38,12 +38,12 @@ import time
 import numpy as np
 import tensorflow as tf
 import keras
-from keras3r.compiled_apply import stats
-import keras3r.compiled_apply
+from keras3r.adapt.eager_apply import stats
+import keras3r.adapt.eager_apply
 
 # Compile on the first call, whose cost this bench reports (keras3r otherwise
 # runs a new structure's first calls on Keras's path; see bench_sweep.py).
-keras3r.compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+keras3r.adapt.eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
 
 def make(n_vars, total, seed=0):
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """Eager apply() on float16 and bfloat16 variables: keras3r against stock Keras.
 
-keras3r leaves such variables on Keras's own path (keras3r.compiled_apply), so
+keras3r leaves such variables on Keras's own path (keras3r.adapt.eager_apply), so
 the ratio should sit at 1 within noise. One run: Adam, SGD with momentum and
 Adagrad on 16 variables of 64x1024, each timed in alternating blocks of 20
 steps, medians of 5 rounds, on the backend KERAS_BACKEND names.

@@ -16,7 +16,7 @@ optimizer costs there, keras3r's `optimizer_adam_w` against stock
     the next fold of a cross-validation).
 
 keras3r is measured as released (a new structure's first calls run on
-Keras's path, see keras3r.compiled_apply.KERAS_CALLS_BEFORE_COMPILING, so a
+Keras's path, see keras3r.adapt.eager_apply.KERAS_CALLS_BEFORE_COMPILING, so a
 two-step optimizer never compiles) and compiling from the first call
 ("keras3r at once", what a sweep of longer trainings runs: one compiled
 update shared by every optimizer of a structure).
@@ -61,10 +61,10 @@ def child(backend: str, implementation: str) -> dict[str, Any]:
     import numpy as np
 
     import keras3r
-    from keras3r import compiled_apply
+    from keras3r.adapt import eager_apply
 
     if implementation == "keras3r at once":
-        compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+        eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
     if backend == "tensorflow":
         import tensorflow as tf
 

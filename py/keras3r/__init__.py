@@ -6,10 +6,12 @@ arguments, and returns a plain Keras 3 object.
 
 from typing import TYPE_CHECKING, Any
 
+from keras3r import for_r  # noqa: F401  (what the R package calls)
+
 # Helpers beside the generated family (not in __all__, which lists exactly the
 # spec's functions): keras3r's behaviour on an optimizer that Keras made,
 # schedule-free AdamW's averaged weights, and the way back to stock Keras.
-from keras3r.reattach import adapt_optimizer  # noqa: F401
+from keras3r.adapt import adapt_optimizer, plain  # noqa: F401
 from keras3r.schedule_free import (  # noqa: F401
     callback_swap_schedule_free_weights,
     schedule_free_averaged_weights,
@@ -18,7 +20,6 @@ from keras3r.schedule_free import (  # noqa: F401
     with_schedule_free_averaged_weights,
 )
 from keras3r.spec import SPECS
-from keras3r.stock import plain  # noqa: F401
 
 if TYPE_CHECKING:
     from keras3r.family import *  # noqa: F403

@@ -13,8 +13,8 @@ import importlib
 import inspect
 from typing import Any
 
+from keras3r.adapt import attach
 from keras3r.checks import ArgumentTypeError, Refusal, refuse
-from keras3r.runtime import prepare
 from keras3r.spec import SPECS, FunctionSpec
 
 # Names that older Keras code (and keras 2 R code) still uses.
@@ -90,20 +90,4 @@ def build(function_name: str, given: dict[str, Any]) -> Any:
     except Refusal as error:
         # Name the function too: from R, the traceback does not show it.
         raise error.for_function(function_name) from None
-    return prepare(cls(**values))
-
-
-def call_for_r(function_name: str, /, **given: Any) -> Any:
-    """What keras3r's R wrappers call: the object, or the refusal itself.
-
-    A refusal is returned, not raised, so that R receives its fields (the
-    argument, the value, the message template) and can word the message in
-    R's spelling, whatever the version of reticulate; every other error,
-    Keras's own included, is raised as usual.
-    """
-    import keras3r.family
-
-    try:
-        return getattr(keras3r.family, function_name)(**given)
-    except Refusal as error:
-        return error if error.function else error.for_function(function_name)
+    return attach(cls(**values))

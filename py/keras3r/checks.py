@@ -29,6 +29,11 @@ INT64_MAX = 2**63 - 1
 
 # The words a refusal may use that each language spells its own way.
 PYTHON_WORDS = {"true": "True", "false": "False", "null": "None"}
+R_WORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
+# How each language names element `index` (0-based; `number` is 1-based) of
+# the sequence argument `name`.
+PYTHON_ELEMENT = "{name}[{index}]"
+R_ELEMENT = "{name}[[{number}]]"
 # `{{` and `}}` stand for a literal brace: text the user wrote (a pattern, a
 # regular-expression error) is put into a template through _literal(), so
 # that a `{null}` inside it is never taken for a placeholder.
@@ -47,11 +52,12 @@ class Refusal(Exception):
 
     `template` is the message with placeholders: `{arg}` (the argument, with
     its element where one element is at fault), `{value}` (the refused value)
-    and `{true}`, `{false}`, `{null}`.  Python renders it with Python's
-    spelling (`True`, `None`, `'0.01'`, `[1.0, 2.0]`); keras3r's R side renders
-    the same template from these fields with R's (`TRUE`, `NULL`, `"0.01"`,
-    `c(1, 2)`), spelling the value the R user actually passed.  A message
-    without placeholders is shown as it is in both languages.
+    and `{true}`, `{false}`, `{null}`.  Python's message uses Python's
+    spelling (`True`, `None`, `'0.01'`, `[1.0, 2.0]`); `message_in_r()` renders
+    the same template with R's (`TRUE`, `NULL`, `boundaries[[2]]`), given the
+    value the R user actually passed as R writes it (`"0.01"`, `c(1, 2)`),
+    which only R can spell.  A message without placeholders is shown as it
+    is in both languages.
     """
 
     def __init__(
@@ -74,7 +80,7 @@ class Refusal(Exception):
         self.has_value = has_value
         self.index = index  # 0-based position in a sequence argument, or None
         self.function = function
-        super().__init__(self.render(_describe, PYTHON_WORDS, "{name}[{index}]"))
+        super().__init__(self.render(_describe, PYTHON_WORDS, PYTHON_ELEMENT))
 
     @property
     def argument(self) -> str | None:
@@ -87,7 +93,7 @@ class Refusal(Exception):
         """The message: `element` formats `{arg}` when one element is at fault."""
         name = self.argument or ""
         if self.index is not None:
-            name = element.format(name=name, index=self.index)
+            name = element.format(name=name, index=self.index, number=self.index + 1)
         fills = dict(words, arg=name)
         if self.has_value:
             fills["value"] = spell(self.value)
@@ -95,6 +101,10 @@ class Refusal(Exception):
             lambda m: _BRACES.get(m.group(0)) or fills.get(m.group(1), m.group(0)), self.template
         )
         return f"{self.function}(): {body}" if self.function else body
+
+    def message_in_r(self, value_in_r: str | None = None) -> str:
+        """The message in R's spelling; `value_in_r` is the refused value as R writes it."""
+        return self.render(lambda _value: value_in_r or "", R_WORDS, R_ELEMENT)
 
     def _copy(self, **changes: Any) -> Refusal:
         fields = {
@@ -359,7 +369,7 @@ class LearningRate(Check):
                     name,
                     value,
                 )
-            # keras3r.runtime.prepare guards it against a compiled step on
+            # keras3r.adapt.attach.prepare guards it against a compiled step on
             # the optimizer built from it.
             return value
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"

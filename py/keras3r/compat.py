@@ -23,52 +23,53 @@ from typing import Any
 # Each private name keras3r touches -> what relies on it and the fallback.
 PRIVATE_APIS: dict[str, str] = {
     "keras.src.backend.common.stateless_scope.in_stateless_scope": (
-        "compiled_apply_jax: an apply() inside stateless_apply/fit() keeps Keras's path; "
+        "adapt.jax: an apply() inside stateless_apply/fit() keeps Keras's path; "
         "if missing, every JAX apply keeps Keras's path"
     ),
     "jax._src.core.trace_state_clean": (
-        "host_rate.jax_tracing: whether JAX is tracing; if missing, the compiled update "
+        "adapt.rate_guard.jax_tracing: whether JAX is tracing; if missing, the compiled update "
         "is not used on JAX and the frozen-rate check does not run on JAX"
     ),
     "jax.Array._arrays": (
-        "compiled_apply_jax: the per-device views of an array, so that they are not "
+        "adapt.jax: the per-device views of an array, so that they are not "
         "taken for another holder of its buffer; if missing, nothing is donated"
     ),
     "jax.live_arrays newest first": (
-        "compiled_apply_jax: only arrays younger than the ones to donate are searched "
+        "adapt.jax: only arrays younger than the ones to donate are searched "
         "for aliases; checked on every call, else (and where an array on one device is "
         "its own view, as in newer JAX) every live array is searched"
     ),
     "keras.Variable._value": (
-        "compiled_apply_jax._read: the stored array, without value's autocast lookups; "
+        "adapt.jax._read: the stored array, without value's autocast lookups; "
         "if missing, `value`"
     ),
     "keras.Variable._direct_assign": (
-        "compiled_apply_jax._write: store a value already of the right dtype and shape; "
+        "adapt.jax._write: store a value already of the right dtype and shape; "
         "if missing, `assign`"
     ),
     "keras.optimizers.Optimizer._trainable_variables": (
-        "compiled_apply: the variables the optimizer was built with; if missing, "
+        "adapt.eager_apply: the variables the optimizer was built with; if missing, "
         "an apply() without variables keeps Keras's path"
     ),
     "keras.optimizers.Optimizer._learning_rate": (
-        "compiled_apply: a learning-rate function keeps Keras's path, and a new rate "
-        "object a new trace; host_rate: its guard replaces the function without calling "
+        "adapt.eager_apply: a learning-rate function keeps Keras's path, and a new rate "
+        "object a new trace; adapt.rate_guard: its guard replaces the function without calling "
         "it; if missing, only the public `learning_rate` is seen and set"
     ),
     "keras.optimizers.Optimizer._distribution_strategy": (
-        "compiled_apply (TensorFlow): an optimizer built under several replicas keeps "
+        "adapt.tensorflow: an optimizer built under several replicas keeps "
         "Keras's path; if missing, the strategy in scope decides alone"
     ),
     "keras.optimizers.Optimizer._clip_gradients": (
-        "cross_replica: clipping moved after the cross-replica sum; if missing, stock "
-        "clipping"
+        "adapt.tensorflow_distribute: clipping moved after the cross-replica sum; "
+        "if missing, stock clipping"
     ),
     "keras.optimizers.Optimizer._all_reduce_sum_gradients": (
-        "cross_replica: the cross-replica sum (TensorFlow); if missing, stock clipping"
+        "adapt.tensorflow_distribute: the cross-replica sum (TensorFlow); "
+        "if missing, stock clipping"
     ),
     "keras.optimizers.MultiOptimizer._optimizer_map": (
-        "multi_routing: what a multi optimizer routes by (an OptimizerMap or a function), "
+        "adapt.routing: what a multi optimizer routes by (an OptimizerMap or a function), "
         "for the check that its routing survives saving and loading; if missing, no check"
     ),
     "keras.optimizers.Optimizer._momentums": (
@@ -85,56 +86,56 @@ PRIVATE_APIS: dict[str, str] = {
         "check of that split after loading cannot drift; no fallback (raises)"
     ),
     "tensorflow.python.ops.control_flow_util.GraphOrParentsInXlaContext": (
-        "compiled_apply: inside an XLA function already, Keras's path; if missing, "
+        "adapt.tensorflow: inside an XLA function already, Keras's path; if missing, "
         "Keras's path in every graph"
     ),
     "tensorflow UnliftedInitializerVariable": (
-        "compiled_apply: variables made inside a tf.function are built by Keras in "
+        "adapt.tensorflow: variables made inside a tf.function are built by Keras in "
         "the trace; if renamed, keras3r builds eagerly as for any other variable"
     ),
     "tensorflow.EagerTensor._shape_tuple": (
-        "compiled_apply: a cheap cache key; if missing, `tuple(tensor.shape)`"
+        "adapt.tensorflow: a cheap cache key; if missing, `tuple(tensor.shape)`"
     ),
     "tensorflow.ConcreteFunction._call_flat": (
-        "compiled_apply: call a traced update without re-checking its arguments, and "
+        "adapt.tensorflow: call a traced update without re-checking its arguments, and "
         "with another optimizer's variables in the captured ones' places (one update "
         "per structure); if missing or changed, the public call and one update per "
         "optimizer"
     ),
     "keras.optimizers.Optimizer._backend_update_step": (
-        "fused_torch: the layer of apply() that gets the clipped, unscaled, accumulated "
+        "adapt.torch: the layer of apply() that gets the clipped, unscaled, accumulated "
         "gradients after weight decay; if missing, Keras's path on torch"
     ),
     "keras.optimizers.Adam._velocity_hats": (
-        "fused_torch: AMSGrad's running maximum, one per variable; if missing, an "
+        "adapt.torch: AMSGrad's running maximum, one per variable; if missing, an "
         "AMSGrad optimizer keeps Keras's path on torch"
     ),
     "keras.optimizers.Adagrad._accumulators": (
-        "fused_torch: Adagrad's sums of squares; if missing, Keras's path on torch"
+        "adapt.torch: Adagrad's sums of squares; if missing, Keras's path on torch"
     ),
     "keras.optimizers.Optimizer._apply_weight_decay": (
-        "fused_torch: Keras's decoupled weight decay on torch, done with the same op on "
+        "adapt.torch: Keras's decoupled weight decay on torch, done with the same op on "
         "the variables it chose once; if missing, Keras's own"
     ),
     "keras.optimizers.Optimizer._use_weight_decay": (
-        "fused_torch: Keras's own choice of the variables that decay; no fallback "
+        "adapt.torch: Keras's own choice of the variables that decay; no fallback "
         "(raises), read only where _apply_weight_decay exists"
     ),
     "torch._fused_adam_": (
-        "fused_torch: Adam and AdamW in one fused kernel, fed Keras's own step size "
+        "adapt.torch: Adam and AdamW in one fused kernel, fed Keras's own step size "
         "(an infinite step count turns off the kernel's bias correction); if missing, "
         "Keras's path"
     ),
     "torch._fused_adamw_": (
-        "fused_torch: Adam and AdamW with Keras's weight decay folded in on the CPU "
+        "adapt.torch: Adam and AdamW with Keras's weight decay folded in on the CPU "
         "(the kernel's decay factor 1 - lr * wd made Keras's); if missing, Keras's "
         "multiply stays a pass of its own"
     ),
     "torch._fused_sgd_": (
-        "fused_torch: SGD in one fused kernel; if missing, Keras's path"
+        "adapt.torch: SGD in one fused kernel; if missing, Keras's path"
     ),
     "torch._foreach_ in-place ops": (
-        "fused_torch: Adagrad in place (addcmul_, add, sqrt_, addcdiv_); if one is "
+        "adapt.torch: Adagrad in place (addcmul_, add, sqrt_, addcdiv_); if one is "
         "missing, Keras's path"
     ),
 }
@@ -253,7 +254,7 @@ def uses_weight_decay(optimizer: Any, variable: Any) -> bool:
 
 
 def has_clip_hooks(optimizer: Any) -> bool:
-    """Whether `optimizer` has the two private methods cross_replica wraps."""
+    """Whether `optimizer` has the two private methods adapt.tensorflow_distribute wraps."""
     return callable(getattr(optimizer, CLIP_GRADIENTS, None)) and callable(
         getattr(optimizer, ALL_REDUCE_SUM_GRADIENTS, None)
     )
@@ -341,7 +342,7 @@ def tf_flat_call(concrete: Any) -> Callable[[list[Any], Sequence[Any]], Any] | N
 
     The captured inputs are passed on each call: the same trace runs with
     other variables of the same dtypes and shapes in the captured ones'
-    places (compiled_apply's shared updates).
+    places (adapt.eager_apply's shared updates).
     """
     flat = getattr(concrete, "_call_flat", None)
     try:

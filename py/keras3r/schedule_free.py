@@ -15,8 +15,8 @@ the functions here compute x from the optimizer's state and swap it into the
 model (keeping y to put back exactly, since recomputing y from x and z would
 round), and a callback does so around evaluation and at the end of `fit()`.
 
-The same module corrects Keras 3.15's update on TensorFlow and torch (see
-`prepare`): the averaged weights are only the paper's x when the steps are.
+keras3r.adapt.schedule_free_step corrects Keras 3.15's update on TensorFlow
+and torch: the averaged weights are only the paper's x when the steps are.
 """
 
 from __future__ import annotations
@@ -29,12 +29,7 @@ from typing import Any
 import numpy as np
 
 from keras3r import compat
-from keras3r.instance_methods import bind
-
-# Instance-dict key: present while the averaged weights are in the model; it
-# holds the training weights (y) to put back.  Outside Keras's tracking, so a
-# saved optimizer never carries it.
-_SWAPPED = "_keras3r_schedule_free_training_weights"
+from keras3r.adapt.instance import new_state, state_of
 
 _TO = ("averaged", "training")
 
@@ -85,13 +80,19 @@ def _pairs(opt: Any) -> list[tuple[Any, Any]]:
     ]
 
 
+def _training_weights(opt: Any) -> list[Any] | None:
+    """The training weights y kept aside while the averaged weights are in the model."""
+    state = state_of(opt)
+    return None if state is None else state.schedule_free_training_weights
+
+
 def _averaged(opt: Any) -> list[Any]:
     """x for each stepped variable, as backend tensors, from the training y."""
     import keras
 
     ops = keras.ops
     b1 = _beta_1(opt)
-    saved = vars(opt).get(_SWAPPED)
+    saved = _training_weights(opt)
     out = []
     for i, (var, z) in enumerate(_pairs(opt)):
         y = saved[i] if saved is not None else var.value
@@ -142,23 +143,28 @@ def swap_schedule_free_weights(object: Any, to: str = "averaged") -> Any:  # noq
     for opt in _optimizers_of(object, fun):
         if not opt.built:
             continue
-        swapped = _SWAPPED in vars(opt)
-        if to == "averaged" and not swapped:
+        saved = _training_weights(opt)
+        if to == "averaged" and saved is None:
             averaged = _averaged(opt)
             pairs = _pairs(opt)
-            vars(opt)[_SWAPPED] = [keras.ops.convert_to_numpy(var) for var, _ in pairs]
+            # Kept in keras3r's state, outside Keras's tracking: a saved
+            # optimizer never carries them.
+            new_state(opt).schedule_free_training_weights = [
+                keras.ops.convert_to_numpy(var) for var, _ in pairs
+            ]
             for (var, _), x in zip(pairs, averaged):
                 var.assign(x)
-        elif to == "training" and swapped:
-            for (var, _), y in zip(_pairs(opt), vars(opt).pop(_SWAPPED)):
+        elif to == "training" and saved is not None:
+            for (var, _), y in zip(_pairs(opt), saved):
                 var.assign(y)
+            new_state(opt).schedule_free_training_weights = None
     return object
 
 
 def schedule_free_weights_in_model(object: Any) -> str:  # noqa: A002
     """Which weights the model's variables hold now: "averaged" or "training"."""
     opts = _optimizers_of(object, "schedule_free_weights_in_model")
-    return "averaged" if any(_SWAPPED in vars(opt) for opt in opts) else "training"
+    return "averaged" if any(_training_weights(opt) is not None for opt in opts) else "training"
 
 
 @contextlib.contextmanager
@@ -261,49 +267,3 @@ def __getattr__(name: str) -> Any:
     if name == "SwapScheduleFreeWeights":
         return _callback_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# The update step, on every backend as on JAX.
-#
-# Keras 3.15's ScheduleFreeAdamW.update_step keeps `momentum.value` as "z before
-# the step" and then moves z with assign_sub.  On TensorFlow and torch `.value`
-# is the live variable, so the x it then recovers from y uses the new z: x gains
-# (1 - beta_1) / beta_1 times the z step at every update, and the model drifts
-# from the paper's method (on JAX `.value` is an immutable array, and the
-# method is the paper's).  keras3r's instances read z before moving it.
-
-
-def _update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> None:
-    import keras
-
-    ops = keras.ops
-    dtype = variable.dtype
-    lr = ops.cast(learning_rate, dtype)
-    gradient = ops.cast(gradient, dtype)
-    t = ops.cast(self.iterations + 1, dtype)
-    b1 = ops.cast(self.beta_1, dtype)
-    b2 = ops.cast(self.beta_2, dtype)
-    epsilon = ops.cast(self.epsilon, dtype)
-    if self.warmup_steps > 0:
-        lr = lr * ops.minimum(t / ops.cast(self.warmup_steps, dtype), 1.0)
-
-    index = compat.variable_index(self, variable)
-    z = compat.momentums(self)[index]
-    v = compat.velocities(self)[index]
-    # x from y and the z of the previous step, computed before z moves.
-    x = ops.divide(ops.subtract(variable, ops.multiply(1.0 - b1, z)), b1)
-
-    self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1.0 - b2))
-    denominator = ops.add(ops.sqrt(ops.divide(v, 1.0 - ops.power(b2, t))), epsilon)
-    self.assign_sub(z, ops.divide(ops.multiply(lr, gradient), denominator))
-
-    weight = 1.0 / t  # x is the plain average of the z's
-    x = ops.add(ops.multiply(1.0 - weight, x), ops.multiply(weight, z))
-    self.assign(variable, ops.add(ops.multiply(1.0 - b1, z), ops.multiply(b1, x)))
-
-
-def prepare(obj: Any) -> Any:
-    """Give a ScheduleFreeAdamW built by keras3r the update above; anything else as it is."""
-    if _is_schedule_free(obj):
-        bind(obj, "update_step", _update_step)
-    return obj

@@ -4,11 +4,11 @@ keras3r promises that an optimizer it builds is still Keras. Keras ships the
 tests that define what "still Keras" means (`keras/src/**/*_test.py` inside
 the wheel); this plugin runs them with every optimizer that Keras constructs,
 whoever constructs it (a test, `from_config`, `compile("adam")`, a loaded
-file), given what `keras3r.runtime.prepare()` gives the optimizers keras3r
+file), given what `keras3r.adapt.attach()` gives the optimizers keras3r
 builds.
 
 How: each Keras optimizer class's `__init__` (and that of every subclass
-defined later, the tests' own included) is wrapped so that `prepare()` runs
+defined later, the tests' own included) is wrapped so that `attach()` runs
 once, when the outermost `__init__` of the instance returns, exactly where
 `keras3r.build` calls it on the objects it returns.
 
@@ -86,7 +86,7 @@ class Prepared:
         self.current: list[Any] = []
 
     def collect(self) -> None:
-        from keras3r.compiled_apply import stats
+        from keras3r.adapt.eager_apply import stats
 
         for optimizer in self.current:
             self.compiled_calls += stats(optimizer)["compiled_calls"]
@@ -94,18 +94,18 @@ class Prepared:
 
 
 PREPARED = Prepared()
-# Instances whose outermost __init__ is running (by id): prepare() waits for it.
+# Instances whose outermost __init__ is running (by id): attach() waits for it.
 _CONSTRUCTING: set[int] = set()
 _WRAPPED = "__keras3r_suite_wrapped__"
 
 
 def _wrap_init(cls: type) -> None:
-    """Make `cls(...)` end with keras3r's prepare(), as keras3r.build does."""
+    """Make `cls(...)` end with keras3r's attach(), as keras3r.build does."""
     init = cls.__dict__.get("__init__")
     if init is None or getattr(init, _WRAPPED, False):
         return  # inherits an __init__ that is (or will be) wrapped
 
-    from keras3r.runtime import prepare
+    from keras3r.adapt import attach
 
     @functools.wraps(init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -118,7 +118,7 @@ def _wrap_init(cls: type) -> None:
             init(self, *args, **kwargs)
         finally:
             _CONSTRUCTING.discard(key)
-        prepare(self)
+        attach(self)
         PREPARED.optimizers += 1
         PREPARED.current.append(self)
 
@@ -140,12 +140,12 @@ def install() -> None:
     import keras  # noqa: F401  (defines the backend's optimizer classes)
     from keras.src.optimizers.base_optimizer import BaseOptimizer
 
-    from keras3r import compiled_apply
+    from keras3r.adapt import eager_apply
 
     # Keras's tests take an optimizer a step or two: compile from the first,
     # so that they check keras3r's compiled update, not Keras's path, which
     # keras3r keeps for a new structure's first calls.
-    compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+    eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
     for cls in _all_subclasses(BaseOptimizer):
         _wrap_init(cls)
     own = BaseOptimizer.__dict__.get("__init_subclass__")

@@ -188,7 +188,7 @@ OPTIMIZERS: dict[str, OptimizerCase] = {
 STOCK_RUNS: dict[str, str] = {"schedule_free_adam_w": "lr"}
 
 # On TensorFlow and JAX, keras3r runs an eager apply() as one cached compiled
-# update (keras3r.compiled_apply, compiled_apply_jax): "eager" is that path.
+# update (keras3r.adapt.eager_apply, compiled_apply_jax): "eager" is that path.
 # "eager_keras" runs under tf.config.run_functions_eagerly(True), where keras3r
 # leaves Keras's own op-by-op eager path in place.
 MODES = {
@@ -362,7 +362,7 @@ def _report(
     import keras3r
 
     try:
-        from keras3r.compiled_apply import stats
+        from keras3r.adapt.eager_apply import stats
     except ImportError:  # a keras3r without it: nothing to report
         apply_stats = None
     else:

@@ -75,13 +75,13 @@ def compile_from_the_first_call() -> Iterator[None]:
     """Tests of keras3r's compiled update check it from an optimizer's first step.
 
     keras3r runs a new structure's first steps on Keras's path before it
-    compiles (keras3r.compiled_apply.KERAS_CALLS_BEFORE_COMPILING), which
+    compiles (keras3r.adapt.eager_apply.KERAS_CALLS_BEFORE_COMPILING), which
     tests/python/test_long_sessions.py checks with the released value.
     Session-wide, so that module fixtures which drive optimizers see it too.
     """
-    from keras3r import compiled_apply
+    from keras3r.adapt import eager_apply
 
-    released = compiled_apply.KERAS_CALLS_BEFORE_COMPILING
-    compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+    released = eager_apply.KERAS_CALLS_BEFORE_COMPILING
+    eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
     yield
-    compiled_apply.KERAS_CALLS_BEFORE_COMPILING = released
+    eager_apply.KERAS_CALLS_BEFORE_COMPILING = released

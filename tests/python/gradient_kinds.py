@@ -21,8 +21,8 @@ import numpy as np
 
 import keras3r
 from harness import arrays, assert_same_state, fresh_variables, state, stock_twin
-from keras3r import compiled_apply
-from keras3r.compiled_apply import stats
+from keras3r.adapt import tensorflow as tensorflow_adapter
+from keras3r.adapt.eager_apply import stats
 
 # Variables: a matrix whose rows a sparse gradient can skip, a vector, a scalar.
 SHAPES = [(5, 4), (4,), ()]
@@ -129,7 +129,7 @@ def _drive(kind: str, opt: Any, targets: list[Any]) -> str | None:
     def apply(grads: list[Any]) -> None:
         opt.apply(grads, targets)
 
-    nesting = mock.patch.object(compiled_apply, "_MIN_PARAMETERS_TO_NEST", 0)
+    nesting = mock.patch.object(tensorflow_adapter, "MIN_PARAMETERS_TO_NEST", 0)
     if kind.startswith("tf_function_"):
         import tensorflow as tf
 
@@ -201,7 +201,7 @@ def assert_same_as_stock(outcome: Outcome, exact: bool | None = None) -> None:
 
 
 def assert_path(outcome: Outcome, path: str) -> None:
-    """Which path keras3r's `apply` took, as keras3r.compiled_apply.stats() recorded it.
+    """Which path keras3r's `apply` took, as keras3r.adapt.eager_apply.stats() recorded it.
 
     compiled: every step compiled; keras: every step Keras's own; alternating:
     sparse steps 0 and 2 on Keras's path, the dense step 1 compiled; nested: one

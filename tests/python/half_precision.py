@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 import keras3r
-from keras3r.compiled_apply import stats
+from keras3r.adapt.eager_apply import stats
 
 BUILDERS = {
     "adam": lambda: keras3r.optimizer_adam(learning_rate=0.01),

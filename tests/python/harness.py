@@ -28,7 +28,7 @@ def arrays(
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
-# What keras3r.compiled_apply.stats() reports for an optimizer whose apply()
+# What keras3r.adapt.eager_apply.stats() reports for an optimizer whose apply()
 # ran nothing of keras3r's (torch, plain(), or never called).
 NOTHING_COMPILED = {"traces": 0, "compiled_calls": 0, "keras_calls": 0, "entries": 0, "nested": 0}
 
@@ -115,7 +115,7 @@ def drive_a_new_structure_past_compiling(
     float rounding). Returns the optimizer and the steps it was given.
     """
     import keras3r
-    from keras3r.compiled_apply import compiled_functions, stats
+    from keras3r.adapt.eager_apply import compiled_functions, stats
 
     steps = gradient_steps(keras_calls + 2, shapes)
     ours, stock = keras3r.optimizer_adam_w(), keras.optimizers.AdamW()

@@ -3,7 +3,7 @@
 Run as `python long_session_driver.py BACKEND [at-once]` (a process of its
 own, so that Keras runs on BACKEND and no other test's memory counts);
 `at-once` makes keras3r compile from each optimizer's first call (see
-keras3r.compiled_apply.KERAS_CALLS_BEFORE_COMPILING), so that every
+keras3r.adapt.eager_apply.KERAS_CALLS_BEFORE_COMPILING), so that every
 optimizer of the sweep runs the compiled update. Each round
 builds a small model's variables (16-32-1 MLP), a new AdamW, two eager
 `apply()` steps, then drops everything and collects garbage. Stock Keras's
@@ -43,10 +43,10 @@ def main(backend: str, at_once: bool) -> dict[str, Any]:
     import numpy as np
 
     import keras3r
-    from keras3r import compiled_apply
+    from keras3r.adapt import eager_apply
 
     if at_once:
-        compiled_apply.KERAS_CALLS_BEFORE_COMPILING = 0
+        eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
     rng = np.random.default_rng(0)
     grads = [
         (rng.standard_normal(s) * 1e-2).astype("float32") for s in ((16, 32), (32,), (32, 1), (1,))
@@ -63,7 +63,7 @@ def main(backend: str, at_once: bool) -> dict[str, Any]:
         optimizer.apply(tensors, variables)
         optimizer.apply(tensors, variables)
         if watch:
-            state = vars(optimizer).get(compiled_apply._STATE)
+            state = eager_apply.compiled_state(optimizer)
             watched = [optimizer, *variables, *optimizer.variables]
             watched += [] if state is None else [state]
             refs.extend(weakref.ref(x) for x in watched)
@@ -97,7 +97,7 @@ def main(backend: str, at_once: bool) -> dict[str, Any]:
         "ours_python_bytes": ours_traced,
         "watched": len(refs),
         "alive": sum(ref() is not None for ref in refs),
-        "shared": len(compiled_apply._SHARED),
+        "shared": len(eager_apply._SHARED),
     }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import keras3r
-from keras3r.stock import keras3r_additions
+from keras3r.adapt import keras3r_additions
 
 BUILDERS = {
     "adam_w": lambda: keras3r.optimizer_adam_w(learning_rate=0.05, clipnorm=1.0),
@@ -128,3 +128,44 @@ def test_adapting_a_stock_optimizer_gives_what_keras3r_builds() -> None:
 def test_adapt_optimizer_refuses_what_is_not_an_optimizer() -> None:
     with pytest.raises(TypeError, match="adapt_optimizer\\(\\): `optimizer` must be a Keras"):
         keras3r.adapt_optimizer(keras.layers.Dense(1))
+
+
+@pytest.mark.parametrize("name", [*sorted(BUILDERS), "muon", "multi"])
+def test_what_keras3r_binds_is_what_its_table_declares(name: str) -> None:
+    from keras3r.adapt import BEHAVIOURS, state_of
+    from keras3r.adapt.attach import DEEPCOPY_SEAM, behaviours_for
+
+    extra = {
+        "muon": lambda: keras3r.optimizer_muon(),
+        "multi": lambda: keras3r.optimizer_multi(
+            keras3r.optimizer_map(keras3r.optimizer_adam(), {"dense": keras3r.optimizer_sgd()})
+        ),
+    }
+    opt = {**BUILDERS, **extra}[name]()
+    state = state_of(opt)
+    assert state is not None and state.attached
+    on_this_backend = behaviours_for(keras.backend.backend())
+    declared = {seam for b in on_this_backend if b.name in state.attached for seam in b.seams}
+    bound = {key for key in keras3r_additions(opt) if key != "_keras3r"}
+    # A learning-rate guard replaces a value, not a method.
+    assert bound - {DEEPCOPY_SEAM} <= declared
+    assert DEEPCOPY_SEAM in bound
+    # Every behaviour named as attached is one of the table's, for this backend.
+    assert set(state.attached) <= {b.name for b in on_this_backend}
+    assert {b.name for b in on_this_backend} <= {b.name for b in BEHAVIOURS}
+    # Attaching again changes nothing.
+    before = (list(state.attached), {k: vars(opt)[k] for k in bound})
+    keras3r.adapt_optimizer(opt)
+    assert (state.attached, {k: vars(opt)[k] for k in bound}) == before
+
+
+def test_a_shallow_copy_or_a_pickle_is_a_saved_file_and_adapt_optimizer_adapts_it() -> None:
+    import pickle
+
+    opt = BUILDERS["adam_w"]()
+    # Both go through Keras's saving (KerasSaveable.__reduce__): the copy is
+    # what plain Keras loads, with or without keras3r.
+    for copied in (copy.copy(opt), pickle.loads(pickle.dumps(opt))):
+        assert type(copied) is type(opt)
+        assert keras3r_additions(copied) == []
+        assert keras3r_additions(keras3r.adapt_optimizer(copied)) == keras3r_additions(opt)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import keras3r
-from keras3r.build import call_for_r, keras_class
+from keras3r.build import keras_class
 from keras3r.checks import ArgumentError, ArgumentTypeError, Refusal
+from keras3r.for_r import call_for_r
 from keras3r.spec import SPECS
 from required_values import REQUIRED_VALUES
 
@@ -150,12 +151,16 @@ def test_refusals_carry_their_fields_and_speak_python() -> None:
     assert (error.function, error.argument, error.value) == ("optimizer_sgd", "momentum", True)
     assert error.template == "`{arg}` must be a number in [0, 1], not {value}."
     # The same template in R's words, as keras3r's R side renders it.
-    in_r = error.render(lambda v: "TRUE", {"true": "TRUE", "false": "FALSE", "null": "NULL"}, "")
+    in_r = error.message_in_r("TRUE")
     assert in_r == "optimizer_sgd(): `momentum` must be a number in [0, 1], not TRUE."
     with pytest.raises(TypeError) as caught:
         keras3r.learning_rate_schedule_piecewise_constant_decay([1.0, "a"], [0.1, 0.2, 0.3])
     assert "`boundaries[1]` must be a finite number, not 'a'." in str(caught.value)
     assert (caught.value.argument, caught.value.index) == ("boundaries", 1)
+    # R counts elements from 1 and names them with [[ ]].
+    assert "`boundaries[[2]]` must be a finite number, not \"a\"." in (
+        caught.value.message_in_r('"a"')
+    )
     with pytest.raises(TypeError, match="`use_ema` must be True or False, not 'yes'"):
         keras3r.optimizer_sgd(use_ema="yes")
     with pytest.raises(TypeError, match="`learning_rate` must not be None"):

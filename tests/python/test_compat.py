@@ -494,7 +494,7 @@ def test_a_missing_trace_check_is_unknown(monkeypatch) -> None:
 
     monkeypatch.setitem(sys.modules, "jax._src.core", types.ModuleType("jax._src.core"))
     assert compat.jax_trace_state_clean() is None
-    from keras3r.host_rate import jax_tracing
+    from keras3r.adapt.rate_guard import jax_tracing
 
     assert jax_tracing() is False  # the frozen-rate check stays silent
 

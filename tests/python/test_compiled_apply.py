@@ -10,9 +10,9 @@ AdamW. No timings: bench/bench_adamw.py measures those.
 
 Traces are counted by TensorFlow: experimental_get_tracing_count() of the
 XLA tf.functions behind an optimizer's cached updates
-(keras3r.compiled_apply.compiled_functions) or of the user's own
+(keras3r.adapt.eager_apply.compiled_functions) or of the user's own
 tf.function. Which path a call took (compiled or Keras's) is read from
-keras3r.compiled_apply.stats(), the only record of that choice.
+keras3r.adapt.eager_apply.stats(), the only record of that choice.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import pytest
 
 import keras3r
 from harness import SHAPES, assert_same_state, drive, fresh_variables, gradient_steps, state
-from keras3r import schedule_free
-from keras3r.compiled_apply import compiled_functions, stats
+from keras3r.adapt import schedule_free_step, state_of
+from keras3r.adapt.eager_apply import compiled_functions, stats
 from keras3r.spec import SPECS
 
 tf = pytest.importorskip("tensorflow")
@@ -246,9 +246,10 @@ def test_every_keras3r_optimizer_compiles_and_matches_stock(name):
     ours = getattr(keras3r, name)()
     stock = type(ours).from_config(ours.get_config())
     # keras3r gives ScheduleFreeAdamW the paper's update where Keras's own
-    # differs (keras3r.schedule_free): the stock copy gets the same maths, so
-    # that only the compiled path is compared here.
-    stock = schedule_free.prepare(stock)
+    # differs (keras3r.adapt.schedule_free_step): the stock copy gets the same
+    # maths, so that only the compiled path is compared here.
+    if isinstance(stock, keras.optimizers.ScheduleFreeAdamW):
+        stock = schedule_free_step.attach(stock)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     steps = gradient_steps(5)
     assert_compiled_without_retracing(ours, ours_vars, steps)
@@ -273,7 +274,7 @@ def test_composes_with_the_cross_replica_clipping_fix():
     opt = keras3r.optimizer_adam_w(clipnorm=0.5)
     own = vars(opt)
     assert "apply" in own  # this feature
-    assert "_clip_gradients" in own  # keras3r.cross_replica's, still in force
+    assert "_clip_gradients" in own  # keras3r.adapt.tensorflow_distribute's, still in force
     stock = keras.optimizers.AdamW(clipnorm=0.5)
     ours_vars, stock_vars = fresh_variables(), fresh_variables()
     drive(opt, ours_vars, gradient_steps(4))
@@ -316,7 +317,7 @@ def test_sparse_gradient_in_a_tf_function_takes_keras_path_and_matches_stock():
 
 
 def test_public_call_when_tf_has_no_flat_call():
-    from keras3r.compiled_apply import _caller
+    from keras3r.adapt.tensorflow import _caller
 
     class Concrete:  # a ConcreteFunction of some other TF: no `_call_flat`
         def __call__(self, *grads):
@@ -370,7 +371,7 @@ def test_fit_without_xla_compiles_the_update_and_matches_stock():
         model.compile(optimizer=opt, loss="mse", jit_compile=False)
         model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False)
         weights.append([w.numpy() for w in model.weights])
-    assert vars(model.optimizer).get("_keras3r_compiled_apply") is None  # stock
+    assert state_of(model.optimizer) is None  # stock
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 

@@ -6,7 +6,7 @@ summed, so with `clipnorm`/`global_clipnorm` it does not; keras3r clips the sum
 (keras3r/cross_replica.py).
 
 An eager `apply()` under two replicas keeps Keras's path: keras3r's compiled
-update (keras3r.compiled_apply) is for one device.
+update (keras3r.adapt.eager_apply) is for one device.
 
 The two logical CPUs must be configured before TensorFlow initialises, so the
 training runs in a child process: this file run as a script (`train` mode).
@@ -117,7 +117,7 @@ def _train(out: Path) -> None:
     results: dict = {"dist_vs_single": {}, "single_k3r_vs_stock": {}, "dist_k3r_vs_stock": {}}
 
     # Eager apply() in replica context, then outside the scope (built under 2 replicas).
-    from keras3r.compiled_apply import stats
+    from keras3r.adapt.eager_apply import stats
 
     with strategy.scope():
         eager = keras3r.optimizer_adam_w()
@@ -233,7 +233,7 @@ def test_mirrored_strategy_matches_one_device(tmp_path, figures):
     for clip in CLIPS:
         assert dist[clip]["keras3r"] < SMALL, clip
     # One device: keras3r is stock Keras up to float32 rounding (its update is
-    # XLA-compiled inside the training step, keras3r.compiled_apply, which
+    # XLA-compiled inside the training step, keras3r.adapt.eager_apply, which
     # fuses the element-wise ops); without clipping, the two-replica run,
     # which keeps Keras's path, is stock bit for bit.
     for clip in CLIPS:

@@ -8,7 +8,7 @@ one XLA function and IndexedSlices keep Keras's graph ops. Whatever the
 path, keras3r ends as its stock twin ends (gradient_kinds.py drives both).
 The same checks run on JAX and torch in with_jax/ and with_torch/.
 
-Which path ran is read from keras3r.compiled_apply.stats(): the choice is
+Which path ran is read from keras3r.adapt.eager_apply.stats(): the choice is
 keras3r's own, and no TensorFlow counter records it.
 """
 

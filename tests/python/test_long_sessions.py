@@ -36,12 +36,12 @@ from harness import (
     state,
     variables,
 )
-from keras3r import compiled_apply
-from keras3r.compiled_apply import compiled_functions, stats
+from keras3r.adapt import eager_apply
+from keras3r.adapt.eager_apply import compiled_functions, stats
 
 # The released value (read when this module is imported, before conftest's
 # session fixture sets 0 for the other tests).
-RELEASED_KERAS_CALLS = compiled_apply.KERAS_CALLS_BEFORE_COMPILING
+RELEASED_KERAS_CALLS = eager_apply.KERAS_CALLS_BEFORE_COMPILING
 
 DRIVER = Path(__file__).with_name("long_session_driver.py")
 
@@ -196,7 +196,7 @@ NEW_SHAPES = [(9, 4), (4,), (2, 3, 3)]
 
 
 def test_a_new_structure_runs_keras_path_until_compiling_can_pay(monkeypatch) -> None:
-    monkeypatch.setattr(compiled_apply, "KERAS_CALLS_BEFORE_COMPILING", RELEASED_KERAS_CALLS)
+    monkeypatch.setattr(eager_apply, "KERAS_CALLS_BEFORE_COMPILING", RELEASED_KERAS_CALLS)
     assert RELEASED_KERAS_CALLS >= 2  # a new optimizer's first two steps cost what stock's do
     ours, steps = drive_a_new_structure_past_compiling(NEW_SHAPES, RELEASED_KERAS_CALLS)
     (function,) = _functions(ours)

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 import keras3r
+from keras3r.adapt.routing import RoutingError, RoutingWarning, path_after_loading
 from keras3r.checks import ArgumentError, ArgumentTypeError, UnsavableOptimizerWarning
-from keras3r.multi_routing import RoutingError, RoutingWarning, path_after_loading
 from keras3r.spec import SPECS
 
 SAMPLES, BATCH, EPOCHS = 32, 8, 4
@@ -253,12 +253,12 @@ def _architectures(keras: Any) -> dict[str, Any]:
     "sequential in functional", "subclassed",
 ])
 def test_path_after_loading_is_what_keras_gives(keras: Any, tmp_path: Path, kind: str) -> None:
-    from keras3r.multi_routing import _model_names
+    from keras3r.adapt.routing import model_names
 
     model = _architectures(keras)[kind]()
     model.compile(optimizer="sgd", loss="mse")
     model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
-    names = _model_names(model)
+    names = model_names(model)
     predicted = [path_after_loading(v.path, names) for v in model.trainable_variables]
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")

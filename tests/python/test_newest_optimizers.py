@@ -30,8 +30,7 @@ import numpy as np
 import pytest
 
 import keras3r
-from keras3r.multi_routing import RoutingError
-from keras3r.runtime import prepare
+from keras3r.adapt.routing import RoutingError
 from resume_problem import BATCH, EPOCHS, SAMPLES, fit, mlp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,8 +308,9 @@ def test_resume_after_save_and_load_equals_uninterrupted(
     for key, value in saved.items():
         np.testing.assert_array_equal(loaded[key], value, err_msg=key)
     if name == "optimizer_schedule_free_adam_w":
-        # keras3r's corrected update, as the uninterrupted run had it.
-        prepare(opt)
+        # keras3r's corrected update, as the uninterrupted run had it: what
+        # the help page tells users to do after loading.
+        keras3r.adapt_optimizer(opt)
     fit(resumed, EPOCHS // 2)
 
     for a, b in zip(straight.get_weights(), resumed.get_weights()):

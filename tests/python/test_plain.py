@@ -23,8 +23,8 @@ import tensorflow as tf
 import keras3r
 from harness import NOTHING_COMPILED
 from keras3r import compat
-from keras3r.compiled_apply import stats
-from keras3r.stock import keras3r_additions
+from keras3r.adapt import keras3r_additions
+from keras3r.adapt.eager_apply import stats
 
 
 def _makers() -> dict[str, Callable[[], Any]]:
@@ -147,10 +147,10 @@ def test_plain_refuses_what_is_not_an_optimizer(value: Any) -> None:
 
 def test_plain_sits_beside_the_family_not_in_its_exports() -> None:
     import keras3r.family
-    from keras3r import stock
+    from keras3r import adapt
     from keras3r.spec import SPECS
 
-    assert keras3r.plain is stock.plain
+    assert keras3r.plain is adapt.plain
     # keras3r's exports are the spec's functions, as generated into keras3r.family.
     assert keras3r.__all__ == keras3r.family.__all__ == list(SPECS)
     namespace: dict[str, Any] = {}

@@ -193,7 +193,7 @@ def test_matches_reference(results, record_property, optimizer, backend, mode, n
         record_property("apply_stats", stats)
         if mode == "eager_keras":
             assert stats["compiled_calls"] == 0, stats
-        if backend == "jax" and mode == "eager":  # keras3r.compiled_apply_jax, every step
+        if backend == "jax" and mode == "eager":  # keras3r.adapt.jax, every step
             assert stats["compiled_calls"] == steps and stats["keras_calls"] == 0, stats
 
     # A genuine Keras optimizer of the class and name keras3r promises,

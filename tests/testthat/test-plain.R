@@ -1,8 +1,8 @@
 skip_if_not(keras3r_available())
 
-# What keras3r added to an optimizer's instance dict (keras3r.stock).
+# What keras3r added to an optimizer's instance dict (keras3r.adapt).
 additions <- function(opt) {
-  reticulate::import("keras3r.stock")$keras3r_additions(opt)
+  reticulate::import("keras3r.adapt")$keras3r_additions(opt)
 }
 
 test_that("plain() leaves nothing of keras3r and keeps the config", {
@@ -29,7 +29,7 @@ test_that("a plain optimizer updates exactly as stock Keras", {
   }
   expect_identical(as.numeric(keras$ops$convert_to_numpy(w1)),
                    as.numeric(keras$ops$convert_to_numpy(w2)))
-  stats <- reticulate::import("keras3r.compiled_apply")$stats(opt)
+  stats <- reticulate::import("keras3r.adapt.eager_apply")$stats(opt)
   expect_identical(stats$compiled_calls, 0L)
 })
 

@@ -172,8 +172,9 @@ _SCHEDULE_FREE_X = (
     "Keras 3.15 recovers `x` on TensorFlow and torch from a `z` it has already "
     "moved in the same step, which drifts `x` up the gradient; on JAX it follows "
     "the paper. The optimizer this function returns takes the paper's step on "
-    "every backend. A model saved with it and loaded without keras3r trains on "
-    "with Keras's own step."
+    "every backend. A model saved with it and loaded again (with or without "
+    "keras3r: the saved file is plain Keras) trains on with Keras's own step "
+    "until [adapt_optimizer()] is given its optimizer."
 )
 
 SCHEDULE_FREE_ADAM_W = optimizer_spec(  # `...` comes last

@@ -11,7 +11,7 @@ donated; a saved model holds a plain AdamW. No timings: bench/ measures those.
 
 Compilations are counted with JAX's own event listener (the `xla_compiles`
 fixture of conftest.py); which path ran (compiled or Keras's) is read from
-keras3r.compiled_apply.stats(), the only record of that choice.
+keras3r.adapt.eager_apply.stats(), the only record of that choice.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from harness import (
     stock_twin,
     variables,
 )
-from keras3r.compiled_apply import compiled_hlo, stats
+from keras3r.adapt.eager_apply import compiled_hlo, stats
 from keras3r.spec import SPECS
 
 STEPS = 8
@@ -293,7 +293,7 @@ def test_compiled_update_hlo_is_readable():
 
 def test_only_the_compiled_apply_is_added_to_the_instance():
     # The cross-replica clipping fix is TensorFlow's: on JAX an instance carries
-    # keras3r.compiled_apply_jax's eager apply (and its state) alone.
+    # keras3r.adapt.jax's eager apply (and its state) alone.
     import types
 
     opt = keras3r.optimizer_adam_w(clipnorm=0.05)
@@ -301,7 +301,7 @@ def test_only_the_compiled_apply_is_added_to_the_instance():
     added = sorted(
         k for k, v in vars(opt).items() if isinstance(v, types.MethodType) or "keras3r" in k
     )
-    assert added == ["__deepcopy__", "_keras3r_compiled_apply", "apply"]
+    assert added == ["__deepcopy__", "_keras3r", "apply"]
 
 
 def test_the_compile_counter_sees_a_new_program(xla_compiles):

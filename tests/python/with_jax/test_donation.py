@@ -34,9 +34,9 @@ from harness import (
     stock_twin,
     variables,
 )
-from keras3r import compiled_apply_jax
-from keras3r.compiled_apply import stats
-from keras3r.stock import keras3r_additions
+from keras3r.adapt import jax as jax_adapter
+from keras3r.adapt import keras3r_additions
+from keras3r.adapt.eager_apply import stats
 
 SHAPES = [(64, 8), (8,), (5, 3)]
 GRADS = gradient_steps(3, SHAPES)
@@ -224,7 +224,7 @@ def _holders(n: int = 3) -> list[Holder]:
 
 
 def _verdict(holders: list[Holder]) -> bool:
-    return compiled_apply_jax._donatable_groups([[h.value for h in holders]])[0]
+    return jax_adapter._donatable_groups([[h.value for h in holders]])[0]
 
 
 def test_arrays_held_by_their_holder_alone_may_be_donated() -> None:

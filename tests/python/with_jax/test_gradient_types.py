@@ -6,7 +6,7 @@ jit-compiled update; JAX's sparse BCOO and BCSR arrays and missing gradients
 leave the step to Keras. Whatever the path, keras3r ends as its stock twin
 ends (gradient_kinds.py drives both).
 
-Which path ran is read from keras3r.compiled_apply.stats(): the choice is
+Which path ran is read from keras3r.adapt.eager_apply.stats(): the choice is
 keras3r's own, and no JAX counter records it.
 """
 

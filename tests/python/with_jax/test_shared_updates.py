@@ -24,11 +24,11 @@ from harness import (
     gradient_steps,
     state,
 )
-from keras3r import compiled_apply
-from keras3r.compiled_apply import compiled_functions, stats
+from keras3r.adapt import eager_apply
+from keras3r.adapt.eager_apply import compiled_functions, stats
 
 # The released value (read at import, before conftest's session fixture sets 0).
-RELEASED_KERAS_CALLS = compiled_apply.KERAS_CALLS_BEFORE_COMPILING
+RELEASED_KERAS_CALLS = eager_apply.KERAS_CALLS_BEFORE_COMPILING
 
 # Shapes no other test of this process uses, so that the first optimizer of
 # each test compiles its structure here and not in an earlier test.
@@ -91,7 +91,7 @@ def test_different_settings_or_schedules_compile_their_own(xla_compiles: Any) ->
 
 
 def test_a_new_structure_runs_keras_path_until_compiling_can_pay(monkeypatch: Any) -> None:
-    monkeypatch.setattr(compiled_apply, "KERAS_CALLS_BEFORE_COMPILING", RELEASED_KERAS_CALLS)
+    monkeypatch.setattr(eager_apply, "KERAS_CALLS_BEFORE_COMPILING", RELEASED_KERAS_CALLS)
     shapes = [(6, 7), (7,)]  # a structure no other test compiles
     ours, steps = drive_a_new_structure_past_compiling(shapes, RELEASED_KERAS_CALLS)
     assert stats(ours)["traces"] >= 1

@@ -1,10 +1,10 @@
 """Every kind of gradient Keras accepts on torch: the result of stock Keras.
 
-keras3r compiles no update on torch (keras3r.compiled_apply leaves torch
+keras3r compiles no update on torch (keras3r.adapt.eager_apply leaves torch
 alone): with dense gradients of every kind, a sparse COO tensor or missing
 gradients, keras3r ends as its stock twin ends (gradient_kinds.py drives
 both). Where keras3r's update runs torch's fused kernels
-(keras3r.fused_torch), they order a few operations differently from Keras's
+(keras3r.adapt.torch), they order a few operations differently from Keras's
 ops: the states agree to a few float32 ulps.
 """
 

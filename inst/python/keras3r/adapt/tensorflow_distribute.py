@@ -32,11 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from keras3r import compat
-from keras3r.instance_methods import bind, is_tensorflow_optimizer, method_in_force
-
-# The instance attribute that records that an optimizer was already adapted,
-# so that preparing one twice does not stack the wrappers.
-_MARK = "_keras3r_clip_after_cross_replica_sum"
+from keras3r.adapt.instance import bind, method_in_force
 
 
 def _replicas_in_sync() -> int:
@@ -49,15 +45,11 @@ def _replicas_in_sync() -> int:
     return int(context.num_replicas_in_sync)
 
 
-def clip_after_cross_replica_sum(optimizer: Any) -> Any:
-    """Make `optimizer` clip gradients after, not before, the replicas' sum.
+def attach(optimizer: Any) -> Any:
+    """Make a TensorFlow optimizer clip gradients after, not before, the replicas' sum.
 
-    Acts only on Keras optimizers of the TensorFlow backend (the ones that
-    have `_all_reduce_sum_gradients`); anything else is returned untouched.
     Returns `optimizer` itself, with the same class and the same config.
     """
-    if not is_tensorflow_optimizer(optimizer) or getattr(optimizer, _MARK, False):
-        return optimizer
     if not compat.has_clip_hooks(optimizer):
         # A future Keras that reorganises this flow: leave stock behaviour
         # rather than guess.
@@ -91,5 +83,4 @@ def clip_after_cross_replica_sum(optimizer: Any) -> Any:
 
     bind(optimizer, compat.CLIP_GRADIENTS, _clip_gradients)
     bind(optimizer, compat.ALL_REDUCE_SUM_GRADIENTS, _all_reduce_sum_gradients)
-    vars(optimizer)[_MARK] = True
     return optimizer

@@ -72,11 +72,11 @@ def guard_rate_function(function: Callable[[], Any]) -> Callable[[], Any]:
     return rate
 
 
-def guard_learning_rate(optimizer: Any) -> Any:
+def attach(optimizer: Any) -> Any:
     """`optimizer`, its learning-rate function (if it has one) guarded; returns it.
 
     A number or a schedule is left as it is: Keras keeps those live in a
-    compiled step. keras3r.stock.plain() puts the user's own function back.
+    compiled step. keras3r.plain() puts the user's own function back.
     """
     import keras
 

@@ -29,9 +29,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from keras3r.instance_methods import bind, method_in_force
-
-_MARK = "_keras3r_checks_routing"
+from keras3r.adapt.instance import bind, method_in_force
 
 
 class RoutingError(ValueError):
@@ -48,28 +46,19 @@ def is_multi_optimizer(obj: Any) -> bool:
     return isinstance(obj, MultiOptimizer)
 
 
-def check_routing_on_build(optimizer: Any) -> Any:
-    """Make `optimizer` (a MultiOptimizer) check its routing when it is built.
+def attach(optimizer: Any) -> Any:
+    """Make a MultiOptimizer check its routing when it is built; return it.
 
-    Anything else is returned untouched. Returns `optimizer` itself, with the
-    same class and the same config.
+    Its class and config stay Keras's.
     """
-    return check_on_build(optimizer, is_multi_optimizer, _MARK, check_routing)
+    return check_on_build(optimizer, check_routing)
 
 
-def check_on_build(
-    optimizer: Any,
-    applies: Callable[[Any], bool],
-    mark: str,
-    check: Callable[[Any, list[Any], Any], None],
-) -> Any:
+def check_on_build(optimizer: Any, check: Callable[[Any, list[Any], Any], None]) -> Any:
     """Make `optimizer` run `check(optimizer, variables, model)` before it is first built.
 
-    Only where `applies(optimizer)`, and once per instance (`mark` is the
-    instance attribute that says it is done); returns `optimizer` itself.
+    Returns `optimizer` itself.
     """
-    if not applies(optimizer) or vars(optimizer).get(mark):
-        return optimizer
     build = method_in_force(optimizer, "build")
 
     def checked_build(self: Any, var_list: Any) -> Any:
@@ -77,7 +66,6 @@ def check_on_build(
             check(self, list(var_list), owning_model(var_list))
         return build(self, var_list)
 
-    vars(optimizer)[mark] = True
     bind(optimizer, "build", checked_build)
     return optimizer
 
@@ -114,7 +102,7 @@ def owning_model(var_list: Any) -> Any:
         del frame  # a frame in a local keeps every frame above it alive
 
 
-def _model_names(model: Any) -> set[str]:
+def model_names(model: Any) -> set[str]:
     """Names of `model` and of every model nested in it, through their layers."""
     import keras
 
@@ -215,7 +203,7 @@ def check_routing(optimizer: Any, var_list: list[Any], model: Any) -> None:
         # A function cannot be saved at all (said when it was given); None:
         # a Keras that keeps the map elsewhere, which this check cannot read.
         return
-    names = _model_names(model) if model is not None else None
+    names = model_names(model) if model is not None else None
     for variable in var_list:
         path = variable.path
         now = _route(routes, path)

@@ -68,7 +68,7 @@ the cached tensors are checked by identity on every step, so a variable
 whose tensor Keras replaced makes a new plan.
 
 The class stays the Keras class and `get_config()` stays Keras's: the new
-method is bound on the instance (keras3r.instance_methods), so a saved file
+method is bound on the instance (keras3r.adapt.instance), so a saved file
 is a plain Keras optimizer.
 """
 
@@ -81,11 +81,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras3r import compat
-from keras3r.instance_methods import bind, keras_optimizer_backend, method_in_force
-
-# Instance-dict key of the per-optimizer state; its presence also marks an
-# optimizer as adapted, so preparing it twice does not stack wrappers.
-_STATE = "_keras3r_fused_torch"
+from keras3r.adapt.instance import bind, method_in_force, new_state, state_of
 
 # Plans kept per optimizer (one per list of variables), oldest dropped first.
 _MAX_PLANS = 8
@@ -120,7 +116,7 @@ class _Plan:
 
 
 @dataclass
-class _State:
+class FusedUpdate:
     """One optimizer's fused update: its kind, Keras's own methods, counters and plans."""
 
     kind: str
@@ -199,7 +195,7 @@ def _make_plan(opt: Any, variables: list[Any], slot_lists: dict[str, Any]) -> _P
     return _Plan(list(variables), params, list(groups.values()), len(groups) == 1)
 
 
-def _plan(opt: Any, state: _State, variables: list[Any]) -> _Plan | None:
+def _plan(opt: Any, state: FusedUpdate, variables: list[Any]) -> _Plan | None:
     slot_lists = _slot_lists(opt, state.kind)
     if slot_lists is None:
         return None
@@ -386,7 +382,7 @@ def _keras_path_required() -> bool:
 
 def _fused_step(
     opt: Any,
-    state: _State,
+    state: FusedUpdate,
     grads: list[Any],
     variables: list[Any],
     rate: Any,
@@ -424,7 +420,7 @@ def _fused_step(
     return True
 
 
-def _decayed(opt: Any, state: _State, variables: list[Any]) -> list[Any]:
+def _decayed(opt: Any, state: FusedUpdate, variables: list[Any]) -> list[Any]:
     """The stored tensors of the variables Keras's own rule decays, chosen once."""
     key = ("decay", tuple(map(id, variables)))
     stored = compat.read_stored(variables)
@@ -436,15 +432,22 @@ def _decayed(opt: Any, state: _State, variables: list[Any]) -> list[Any]:
     return decayed
 
 
-def fuse_torch_update(optimizer: Any) -> Any:
+def _fused_state(optimizer: Any) -> FusedUpdate:
+    state = state_of(optimizer)
+    assert state is not None and state.fused_update is not None
+    return state.fused_update
+
+
+def attach(optimizer: Any) -> Any:
     """Give a Keras AdamW, Adam, SGD or Adagrad on torch the fused update; returns it."""
-    if keras_optimizer_backend(optimizer) != "torch" or _STATE in vars(optimizer):
+    adapter = new_state(optimizer)
+    if adapter.fused_update is not None:
         return optimizer
     kind = _kind(optimizer)
     if kind is None or not callable(getattr(optimizer, compat.BACKEND_UPDATE_STEP, None)):
         return optimizer
     has_decay = callable(getattr(optimizer, compat.APPLY_WEIGHT_DECAY, None))
-    vars(optimizer)[_STATE] = _State(
+    adapter.fused_update = FusedUpdate(
         kind,
         method_in_force(optimizer, compat.BACKEND_UPDATE_STEP),
         method_in_force(optimizer, compat.APPLY_WEIGHT_DECAY) if has_decay else None,
@@ -453,7 +456,7 @@ def fuse_torch_update(optimizer: Any) -> Any:
     def backend_update_step(
         self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any], learning_rate: Any
     ) -> None:
-        state: _State = vars(self)[_STATE]
+        state = _fused_state(self)
         pending, state.pending_decay = state.pending_decay, None
         variables = list(trainable_variables)
         if _fused_step(self, state, list(grads), variables, learning_rate, pending):
@@ -471,7 +474,7 @@ def fuse_torch_update(optimizer: Any) -> Any:
     def apply_weight_decay(self: Any, variables: Sequence[Any]) -> None:
         import torch
 
-        state: _State = vars(self)[_STATE]
+        state = _fused_state(self)
         multiply = compat.torch_foreach("mul_")
         if self.weight_decay is None or multiply is None or _keras_path_required():
             assert state.keras_decay is not None
@@ -496,5 +499,6 @@ def fuse_torch_update(optimizer: Any) -> Any:
 
 def stats(optimizer: Any) -> dict[str, int]:
     """How many updates took the fused path and how many Keras's (empty if not adapted)."""
-    state = vars(optimizer).get(_STATE)
-    return dict(state.counts) if state is not None else {}
+    state = state_of(optimizer)
+    fused = None if state is None else state.fused_update
+    return dict(fused.counts) if fused is not None else {}

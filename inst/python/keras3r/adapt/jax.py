@@ -1,10 +1,9 @@
 """One jit-compiled update for an eager `apply()` on the JAX backend.
 
 Why: on JAX, Keras runs an eager `opt.apply(grads, variables)` op by op, one
-dispatch per element-wise operation per variable (measured on this project's
-2 CPUs: 74 ms for 8M parameters in 16 variables and 108 ms for 1M parameters
-in 100 variables, where the same update through `jax.jit` takes 19 ms and
-2 ms).  On a GPU each of those ops is a kernel launch of its own.
+dispatch per element-wise operation per variable (bench/bench_adamw_jax.py
+and bench/bench_matrix.py measure it against the jitted update). On a GPU
+each of those ops is a kernel launch of its own.
 
 What: an eager call runs Keras's own `stateless_apply` (the function Keras's
 JAX trainer compiles for `fit()`), jit-compiled once and cached, then writes
@@ -23,8 +22,8 @@ calls it every eager step; a trace would freeze it), or when compiling fails
 
 Memory: the old buffers of the optimizer's slots and of the variables are
 donated to the update, so XLA writes the new values in place, as Keras's own
-trainer does (without donation the update measured 3 to 5 times slower on
-this project's CPUs: a fresh output buffer per array per step). Donation
+trainer does (without donation, XLA writes a fresh output buffer per array
+per step: bench/README.md). Donation
 deletes the old buffer, so it is done only where nothing but the variable can
 still read it; each way of holding a buffer is ruled out by a test that sees
 it exactly (`_donatable_groups`):
@@ -45,13 +44,13 @@ tests/python/with_jax/test_donation.py holds a buffer each of these ways.
 
 The cache key holds the variables (by identity), the gradients' shapes and
 dtypes, the optimizer's plain Python settings (baked into a trace, see
-`keras3r.compiled_apply.trace_settings`) and which buffers are donated.
+`keras3r.adapt.eager_apply.trace_settings`) and which buffers are donated.
 The executable itself is a function of the values alone, so optimizers of
-one structure (`keras3r.compiled_apply.structure`) share it: a new optimizer
+one structure (`keras3r.adapt.eager_apply.structure`) share it: a new optimizer
 like one seen before compiles nothing, and the cache of shared executables
 keeps neither optimizer nor variable (the traced closure is emptied once
 compiled). A structure not compiled yet runs its first calls on Keras's path
-(`keras3r.compiled_apply.KERAS_CALLS_BEFORE_COMPILING`), decided before the
+(`keras3r.eager_apply.KERAS_CALLS_BEFORE_COMPILING`), decided before the
 donation analysis so that such a call costs what Keras's costs.
 """
 
@@ -64,9 +63,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keras3r import compat
+from keras3r.adapt import eager_apply
+from keras3r.adapt.eager_apply import (
+    CompiledEntry,
+    attach_compiled_apply,
+    build_eagerly,
+    opening,
+    rate_is_plain_function,
+    trace_settings,
+)
 
 
-class JaxEntry:
+class JaxEntry(CompiledEntry):
     """One compiled update (a `jax.stages.Compiled`, called directly)."""
 
     __slots__ = ("compiled",)
@@ -75,15 +83,17 @@ class JaxEntry:
         self.compiled = compiled
 
     def hlo(self) -> str:
-        """The optimised HLO (for benchmarks counting bytes)."""
         return str(self.compiled.as_text())
+
+    def compiled_object(self) -> Any:
+        return self.compiled
 
 
 def compilable_call() -> bool:
     """Whether this call is eager, outside any trace, stateless scope or distribution.
 
     The optimizer's own condition (no learning-rate function) is checked by
-    keras3r.compiled_apply, as for TensorFlow.
+    `_apply`, as on TensorFlow.
     """
     import keras
 
@@ -365,20 +375,18 @@ def run(
     arrays = _as_arrays(grads)
     if arrays is None:
         return keras_path()
-    from keras3r import compiled_apply
-
     signature = tuple((a.dtype, a.shape) for a in arrays)
     base_key = None
-    if not state.entries and state.deferred < compiled_apply.KERAS_CALLS_BEFORE_COMPILING:
+    if not state.entries and state.deferred < eager_apply.KERAS_CALLS_BEFORE_COMPILING:
         # Nothing compiled for this optimizer yet: whether this call waits on
         # Keras's path is decided before the donation analysis below (which
         # looks at every live array), so that waiting costs what Keras costs.
-        base_key = compiled_apply.structure(optimizer, settings, variables, signature)
+        base_key = eager_apply.structure(optimizer, settings, variables, signature)
         compiled = base_key is not None and any(
-            compiled_apply.shared_get(base_key + pattern) is not None
+            eager_apply.shared_get(base_key + pattern) is not None
             for pattern in _DONATION_PATTERNS
         )
-        if not compiled and compiled_apply.wait_before_compiling(state):
+        if not compiled and eager_apply.wait_before_compiling(state):
             return keras_path()
     slots = list(optimizer.variables)
     slot_values = _read(slots)
@@ -387,13 +395,13 @@ def run(
     key = (tuple(map(id, variables)), signature, settings, donate_slots, donate_weights)
     entry = state.entries.get(key)
     if entry is None:
-        # Another optimizer of the same structure (keras3r.compiled_apply.structure)
+        # Another optimizer of the same structure (keras3r.adapt.eager_apply.structure)
         # compiled this update already: its executable takes these values too.
         if base_key is None:
-            base_key = compiled_apply.structure(optimizer, settings, variables, signature)
+            base_key = eager_apply.structure(optimizer, settings, variables, signature)
         shared_key = None if base_key is None else base_key + (donate_slots, donate_weights)
         if shared_key is not None:
-            entry = compiled_apply.shared_get(shared_key)
+            entry = eager_apply.shared_get(shared_key)
         if entry is None:
             donate = tuple(i for i, on in ((0, donate_slots), (2, donate_weights)) if on)
             try:
@@ -402,7 +410,7 @@ def run(
                 # One frame deeper than TensorFlow's: apply -> run -> here.
                 return state.keras_path_instead(key, keras_path, error, stacklevel=5)
             if shared_key is not None:
-                compiled_apply.shared_put(shared_key, entry)
+                eager_apply.shared_put(shared_key, entry)
         state.remember(key, entry)
     elif not isinstance(entry, JaxEntry):
         return keras_path()
@@ -412,3 +420,21 @@ def run(
     _write(slots, new_slots)
     state.compiled_calls += 1
     return None
+
+
+def _apply(
+    self: Any, grads: Sequence[Any], trainable_variables: Sequence[Any] | None = None
+) -> Any:
+    """`Optimizer.apply` on JAX, run as a jit-compiled update where that is possible."""
+    compilable = compilable_call() and not rate_is_plain_function(self)
+    state, keras_path, grads, variables = opening(self, grads, trainable_variables, compilable)
+    if variables is None or any(g is None for g in grads):
+        return keras_path()
+    if not self.built:
+        build_eagerly(self, variables)
+    return run(self, state, variables, grads, trace_settings(self), keras_path)
+
+
+def attach(optimizer: Any) -> Any:
+    """Give a JAX optimizer the cached jit-compiled eager `apply`; return it."""
+    return attach_compiled_apply(optimizer, _apply)

@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras3r import compat
-from keras3r.multi_routing import _model_names, check_on_build, later_paths, refuse
-
-_MARK = "_keras3r_checks_muon_split"
+from keras3r.adapt.routing import check_on_build, later_paths, model_names, refuse
 
 
 @dataclass(frozen=True)
@@ -49,12 +47,12 @@ def is_muon(obj: Any) -> bool:
     return isinstance(obj, Muon)
 
 
-def check_split_on_build(optimizer: Any) -> Any:
-    """Make a Muon optimizer check, when built, that its split survives loading.
+def attach(optimizer: Any) -> Any:
+    """Make a Muon optimizer check, when built, that its split survives loading; return it.
 
-    Anything else is returned untouched; the class and config stay Keras's.
+    Its class and config stay Keras's.
     """
-    return check_on_build(optimizer, is_muon, _MARK, check_split)
+    return check_on_build(optimizer, check_split)
 
 
 def _step(uses_adamw: bool) -> str:
@@ -63,7 +61,7 @@ def _step(uses_adamw: bool) -> str:
 
 def check_split(optimizer: Any, var_list: list[Any], model: Any) -> None:
     """Raise RoutingError for a variable that gets the other step after loading."""
-    names = _model_names(model) if model is not None else None
+    names = model_names(model) if model is not None else None
     for variable in var_list:
         path = variable.path
         shape = tuple(variable.shape)

@@ -1,0 +1,87 @@
+"""The shape of keras3r's Python package: no import cycles, one place that binds.
+
+Read from the source (every import, at module level or inside a function),
+so that a cycle is caught before it bites at some import order.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "py" / "keras3r"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The keras3r modules that `path` imports (a `from package import module` counts)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name in modules}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_keras3r_module_imports_itself_back() -> None:
+    modules = _modules()
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    # A package's __init__ may gather its submodules; a submodule must not
+    # import the package's __init__ names back (it imports siblings directly).
+    for name in graph:
+        graph[name] = {m for m in graph[name] if not name.startswith(f"{m}.")}
+    assert _cycle(graph) is None
+
+
+def test_loading_imports_nothing_of_keras3r() -> None:
+    # R runs keras3r/loading.py before keras3r can be imported.
+    modules = _modules()
+    assert _imports(modules["keras3r.loading"], modules) == set()
+
+
+def test_only_the_adapter_binds_methods_on_an_optimizer() -> None:
+    binders = set()
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            called = node.func if isinstance(node, ast.Call) else None
+            if isinstance(called, ast.Attribute) and called.attr == "MethodType":
+                binders.add(name)
+    assert binders == {"keras3r.adapt.instance"}
