@@ -145,13 +145,17 @@ import_shipped_module <- function(dir) {
   module
 }
 
-# What R runs in Python before importing keras3r (keras3r/loading.py, run on
-# its own with runpy, since keras3r itself must not be imported yet), once per
-# session.
+# What R runs in Python before importing keras3r: keras3r/loading.py, loaded
+# from its file as a module of its own (keras3r itself must not be imported
+# yet, and the name keeps it apart from the package), once per session.
 python_helpers <- function(dir) {
   if (is.null(.keras3r$helpers)) {
+    util <- reticulate::import("importlib.util")
     file <- file.path(dir, "keras3r", "loading.py")
-    .keras3r$helpers <- reticulate::import("runpy")$run_path(file)
+    spec <- util$spec_from_file_location("keras3r_loading", file)
+    module <- util$module_from_spec(spec)
+    spec$loader$exec_module(module)
+    .keras3r$helpers <- module
   }
   .keras3r$helpers
 }

@@ -1,8 +1,8 @@
 """Loading keras3r into an R session's Python: what R runs before `import keras3r`.
 
 keras3r's R package ships this package (inst/python/keras3r) and imports it
-from there. Before that import it runs this file on its own
-(`runpy.run_path`), so nothing here imports keras3r or anything beside the
+from there. Before that import it loads this file on its own, as the module
+`keras3r_loading`, so nothing here imports keras3r or anything beside the
 standard library:
 
 * `forget_other_keras3r`: R may be embedded in a Python process that imported
