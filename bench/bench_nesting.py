@@ -79,12 +79,12 @@ def _cell(count: int, size: int, rounds: int, steps: int) -> tuple[float, float]
     stock = keras.optimizers.AdamW(learning_rate=1e-3)
     stock_step = _step(stock, stock_vars)
     stock_step()
+    runs = {"nested": (ours_step, ours_vars), "stock": (stock_step, stock_vars)}
     times: dict[str, list[float]] = {"nested": [], "stock": []}
     for i in range(rounds):
         order = ("nested", "stock") if i % 2 == 0 else ("stock", "nested")
         for name in order:
-            step, variables = (ours_step, ours_vars) if name == "nested" else (stock_step, stock_vars)
-            times[name].append(_block(step, variables, steps))
+            times[name].append(_block(*runs[name], steps))
     return statistics.median(times["nested"]), statistics.median(times["stock"])
 
 

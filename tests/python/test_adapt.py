@@ -169,3 +169,41 @@ def test_a_shallow_copy_or_a_pickle_is_a_saved_file_and_adapt_optimizer_adapts_i
         assert type(copied) is type(opt)
         assert keras3r_additions(copied) == []
         assert keras3r_additions(keras3r.adapt_optimizer(copied)) == keras3r_additions(opt)
+
+
+def _keras3r_update_ran(opt: Any) -> bool:
+    """Whether keras3r's own update served opt's eager steps on this backend."""
+    from keras3r.adapt import eager_apply
+    from keras3r.adapt import torch as torch_adapter
+
+    if keras.backend.backend() == "torch":
+        return torch_adapter.stats(opt).get("fused", 0) > 0
+    return eager_apply.stats(opt)["compiled_calls"] > 0
+
+
+KERAS_COPIES = {
+    "from_config": lambda opt: type(opt).from_config(opt.get_config()),
+    "deserialize": lambda opt: keras.optimizers.deserialize(keras.optimizers.serialize(opt)),
+    "copy.copy": copy.copy,
+    "pickle": lambda opt: __import__("pickle").loads(__import__("pickle").dumps(opt)),
+}
+
+
+@pytest.mark.parametrize("path", sorted(KERAS_COPIES))
+def test_each_copy_keras_makes_runs_keras3r_s_update_once_adapted(path: str) -> None:
+    opt = BUILDERS["adam_w"]()
+    made = KERAS_COPIES[path](opt)
+    assert keras3r_additions(made) == [], "Keras's copy is stock: adapt_optimizer() is needed"
+    keras3r.adapt_optimizer(made)
+    ours, fresh = _variables(), _variables()
+    _steps(made, ours, 0, 3)
+    _steps(BUILDERS["adam_w"](), fresh, 0, 3)
+    assert _keras3r_update_ran(made)
+    for a, b in zip(_values(ours), _values(fresh)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_deep_copy_runs_keras3r_s_update_by_itself() -> None:
+    copied = copy.deepcopy(BUILDERS["adam_w"]())
+    _steps(copied, _variables(), 0, 3)
+    assert _keras3r_update_ran(copied)
