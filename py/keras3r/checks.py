@@ -369,7 +369,7 @@ class LearningRate(Check):
                     name,
                     value,
                 )
-            # keras3r.adapt.attach.prepare guards it against a compiled step on
+            # keras3r.adapt.rate_guard guards it against a compiled step on
             # the optimizer built from it.
             return value
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"

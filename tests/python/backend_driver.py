@@ -188,7 +188,7 @@ OPTIMIZERS: dict[str, OptimizerCase] = {
 STOCK_RUNS: dict[str, str] = {"schedule_free_adam_w": "lr"}
 
 # On TensorFlow and JAX, keras3r runs an eager apply() as one cached compiled
-# update (keras3r.adapt.eager_apply, compiled_apply_jax): "eager" is that path.
+# update (keras3r.adapt.tensorflow, keras3r.adapt.jax): "eager" is that path.
 # "eager_keras" runs under tf.config.run_functions_eagerly(True), where keras3r
 # leaves Keras's own op-by-op eager path in place.
 MODES = {

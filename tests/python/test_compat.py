@@ -107,7 +107,7 @@ def probe_jax_live_arrays_order() -> None:
     view = compat.jax_device_arrays(made[0])[0]
     if view is made[0]:
         # Newer JAX gives an array on one device as its own view: no new array
-        # exists to mark where the list starts, and compiled_apply_jax then
+        # exists to mark where the list starts, and keras3r.adapt.jax then
         # searches every live array (slower, still correct).
         return
     _check(name, jax.live_arrays()[0] is view, "a view just made is not listed first")

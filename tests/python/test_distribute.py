@@ -3,7 +3,7 @@
 Two replicas with the same global batch must train the same model as one
 device.  Stock Keras 3 clips each replica's gradient before the replicas are
 summed, so with `clipnorm`/`global_clipnorm` it does not; keras3r clips the sum
-(keras3r/cross_replica.py).
+(keras3r/adapt/tensorflow_distribute.py).
 
 An eager `apply()` under two replicas keeps Keras's path: keras3r's compiled
 update (keras3r.adapt.eager_apply) is for one device.

@@ -76,7 +76,7 @@ def test_dropped_optimizers_keep_no_more_than_stock(backend: str) -> None:
     assert result["watched"] > 0
     assert result["alive"] == 0, result
     # One structure in the whole sweep: one shared update (none on torch); on
-    # JAX one per pattern of donated buffers at most (see compiled_apply_jax).
+    # JAX one per pattern of donated buffers at most (see keras3r.adapt.jax).
     most = {"torch": 0, "tensorflow": 1, "jax": 4}[backend]
     assert min(most, 1) <= result["shared"] <= most, result
     assert result["ours_mb"] <= result["stock_mb"] + RESIDENT_MARGIN_MB, result

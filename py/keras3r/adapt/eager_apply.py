@@ -442,7 +442,7 @@ def opening(
 
 
 def stats(optimizer: Any) -> dict[str, int]:
-    """Traces, compiled calls and Keras-path calls of a prepared optimizer (zeros if none).
+    """Traces, compiled calls and Keras-path calls of an optimizer (zeros where none).
 
     `nested` counts the traces of a user's plain tf.function that nested the
     compiled update in their graph.

@@ -19,7 +19,7 @@ The file must load in plain Keras, so keras3r does not change the split; it
 checks, when the optimizer is built, that each variable gets the same step
 under the path it has now and the path it will have after loading, and
 refuses to build otherwise, naming the variable, both paths and a pattern
-that works. The paths after loading come from `multi_routing`, which checks
+that works. The paths after loading come from `keras3r.adapt.routing`, which checks
 the same property for a multi optimizer's patterns.
 """
 
