@@ -6,8 +6,8 @@ parameters or more on average (keras3r.adapt.tensorflow._worth_nesting).
 This prints, for variables of several counts and sizes, the median time of
 a training step (forward, backward and AdamW's `apply()` in one
 `tf.function`) with the update always nested against stock Keras's graph
-ops, their ratio (below 1: nesting is faster), and the smallest average
-variable size at which nesting won in this run, beside the threshold in
+ops, their ratio (below 1: nesting is faster), and the largest average
+variable size at which nesting lost in this run, beside the threshold in
 force. The threshold is a tuning figure: move it where this says, on the
 machines that matter.
 
@@ -97,19 +97,21 @@ def main() -> None:
         f"tf.function step, AdamW: nested XLA update against stock graph ops "
         f"(ms, median of {rounds} rounds of {steps} steps)"
     )
-    wins = []
+    losses = []
     for count, size in CELLS:
         nested, stock = _cell(count, size, rounds, steps)
         ratio = nested / stock
-        if ratio < 1:
-            wins.append(size)
+        if ratio >= 1:
+            losses.append(size)
         print(
             f"  {count:4d} x {size:>7,d}  nested {nested * 1e3:8.2f}  stock {stock * 1e3:8.2f}  "
             f"ratio {ratio:.2f}"
         )
-    smallest = f"{min(wins):,d}" if wins else "none of these sizes"
+    # The threshold the run supports: above the largest average at which
+    # nesting lost, it won every time.
+    largest_loss = f"{max(losses):,d}" if losses else "none"
     print(
-        f"nesting won from an average of {smallest} parameters a variable; "
+        f"largest average (parameters a variable) at which nesting lost: {largest_loss}; "
         f"threshold in force: {tensorflow_adapter.MIN_PARAMETERS_TO_NEST:,d}"
     )
 
