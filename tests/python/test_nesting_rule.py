@@ -47,9 +47,9 @@ def _path_in_a_step(sizes: list[int], jit_compile: bool = False) -> dict[str, in
         ([N], True),
         ([N + N // 2, N // 2], True),  # N on average
         ([N + N // 2, N // 2 - 1], False),
-        ([N // 10] * 100, False),  # 10 N in total, small on average
+        ([N // 10] * 20, False),  # 2 N in total, small on average
         ([5 * N] * 4, True),
-        ([10] * 200, False),  # many variables, few parameters
+        ([10] * 40, False),  # many variables, few parameters
     ],
 )
 def test_small_updates_keep_keras_path_inside_a_plain_tf_function(
