@@ -148,6 +148,10 @@ def test_the_metadata_is_what_python_users_expect(built):
     assert always["keras"].specifier.contains("3.15.1")
     # R's bridge is no Python user's business, not even as an extra.
     assert not [r for r in needs if r.name == "rpy2"]
+    # The changelog is R's NEWS.md, which the reference site shows too.
+    urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL"))
+    assert urls["Changelog"].endswith("/NEWS.md"), urls
+    assert (ROOT / "NEWS.md").read_text().startswith(f"# keras3r {keras3r.__version__}\n")
 
 
 def test_twine_accepts_both_archives(built):
