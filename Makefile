@@ -102,14 +102,14 @@ demo: setup
 	@echo "demo: help page written to build/docs (optimizer_adam_w.html, optimizer_adam_w.txt)"
 	@$(MAKE) --no-print-directory docs
 
-# The reference site, by pkgdown (about 20 s): every help page with its
-# examples run, and the vignette as an article. Offline: pkgdown must not
-# look anything up on the network, and the templates in pkgdown/ load nothing
-# from it.
+# The reference site in R and in Python (tools/build_site.py, about 1 min):
+# pkgdown's pages with their R examples run, each page's Python view with its
+# doctests run, both articles and NEWS.md. Read offline: nothing is loaded
+# from the network.
 docs: setup
 	@mkdir -p $(BUILD)
-	@Rscript -e 'options(pkgdown.internet = FALSE); pkgdown::build_site(preview = FALSE)' \
-	  >$(BUILD)/site.log 2>&1 || { cat $(BUILD)/site.log; exit 1; }
+	@$(PY) tools/build_site.py --out $(BUILD)/site >$(BUILD)/site.log 2>&1 \
+	  || { cat $(BUILD)/site.log; exit 1; }
 	@echo "docs: reference site in build/site/index.html (log: build/site.log)"
 
 # --no-cache: ruff would otherwise leave a .ruff_cache folder in the checkout.

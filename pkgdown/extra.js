@@ -10,7 +10,8 @@ document.addEventListener("DOMContentLoaded", function () {
   list.className = "nav nav-pills flex-column";
   var current = list;
   headings.forEach(function (heading) {
-    if (heading.hasAttribute("data-toc-skip")) return;
+    // Skipped: headings marked so, and those of the language not shown (lang.js).
+    if (heading.hasAttribute("data-toc-skip") || heading.closest("[hidden]")) return;
     var link = document.createElement("a");
     link.className = "nav-link";
     link.href = "#" + heading.id;

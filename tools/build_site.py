@@ -1,0 +1,309 @@
+"""The reference site in both languages: `make docs` and tests/python/test_site.py run it.
+
+    python tools/build_site.py --out build/site
+
+1. pkgdown builds the R site (every Rd page with its examples run, the
+   articles, NEWS.md as the changelog), offline.
+2. Every reference page gets its Python view from the same spec: the usage as
+   `inspect.signature()` gives it, the text in Python's spelling
+   (keras3r.spec.spelling) and the doctests of py/keras3r/family.py, run here,
+   with the output they printed. Each block is marked `data-lang="r"` or
+   `data-lang="py"`; pkgdown/lang.js shows the reader's language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import doctest
+import html
+import inspect
+import os
+import re
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "py"))
+
+from markdown_it import MarkdownIt  # noqa: E402
+
+from keras3r.spec import SPECS, FunctionSpec  # noqa: E402
+from keras3r.spec.spelling import python_code, text_for  # noqa: E402
+
+LANG_ATTR = "data-lang"
+
+
+# -- 1. pkgdown -----------------------------------------------------------------------------
+
+
+def build_r_site(out: Path) -> None:
+    script = (
+        "options(pkgdown.internet = FALSE); "
+        f"pkgdown::build_site({str(ROOT)!r}, preview = FALSE, "
+        f"override = list(destination = {str(out)!r}))"
+    )
+    # The Python article's chunks run in RETICULATE_PYTHON: this Python unless it is set.
+    env = {"RETICULATE_PYTHON": sys.executable, **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(["Rscript", "-e", script], cwd=ROOT, capture_output=True, text=True,
+                          env=env)
+    if done.returncode != 0:
+        raise SystemExit("pkgdown failed:\n" + done.stdout[-4000:] + done.stderr[-4000:])
+
+
+# -- 2. the Python view of each reference page ------------------------------------------------
+
+
+def rd_aliases() -> dict[str, str]:
+    """Every alias an Rd page defines -> the page's file name (`plain` -> `plain.html`)."""
+    found = {}
+    for rd in sorted((ROOT / "man").glob("*.Rd")):
+        for alias in re.findall(r"^\\alias\{(.+)\}$", rd.read_text(), flags=re.M):
+            found[alias] = rd.stem + ".html"
+    return found
+
+
+def python_markdown(markdown: str, pages: dict[str, str], python_names: set[str]) -> str:
+    """Spec markdown (R spelling) -> HTML in Python's spelling, linking keras3r's own pages."""
+    text = text_for("Python", markdown)
+
+    def link(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in python_names and name in pages:
+            return f"[`{name}()`]({pages[name]})"
+        return f"`{name}()`"
+
+    text = re.sub(r"\[([A-Za-z0-9_.]+)\(\)\]", link, text)
+    text = re.sub(r"`([^`]+)`", lambda m: "`" + python_code(m.group(1)) + "`", text)
+    return MarkdownIt("commonmark").enable("table").render(text)
+
+
+def python_signature(name: str, function: object) -> str:
+    """The call as `inspect.signature()` shows it, one argument a line, annotations unquoted."""
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    lines = []
+    previous = None
+    for parameter in signature.parameters.values():
+        kind = parameter.kind
+        if kind is parameter.KEYWORD_ONLY and previous not in (kind, parameter.VAR_POSITIONAL):
+            lines.append("*")
+        text = str(parameter.replace(annotation=parameter.empty, default=parameter.empty))
+        if parameter.annotation is not parameter.empty:
+            annotation = parameter.annotation
+            text += ": " + (annotation if isinstance(annotation, str)
+                            else inspect.formatannotation(annotation))
+        if parameter.default is not parameter.empty:
+            text += (" = " if parameter.annotation is not parameter.empty else "=")
+            text += repr(parameter.default)
+        lines.append(text)
+        previous = kind
+    returns = signature.return_annotation
+    tail = "" if returns is signature.empty else f" -> {returns}"
+    if not lines:
+        return f"keras3r.{name}(){tail}"
+    return f"keras3r.{name}(\n" + "".join(f"    {line},\n" for line in lines) + f"){tail}"
+
+
+class _Recorder(doctest.DocTestRunner):
+    """A doctest runner that keeps what each example printed, matched or not."""
+
+    def __init__(self) -> None:
+        super().__init__(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        self.got: list[tuple[doctest.Example, str]] = []
+        self.failed: list[str] = []
+
+    def report_success(self, out, test, example, got) -> None:  # noqa: ANN001
+        self.got.append((example, got))
+
+    def report_failure(self, out, test, example, got) -> None:  # noqa: ANN001
+        self.got.append((example, got))
+        self.failed.append(f"{test.name}: {example.source.strip()}\n"
+                           f"  expected {example.want!r}, got {got!r}")
+
+    def report_unexpected_exception(self, out, test, example, exc_info) -> None:  # noqa: ANN001
+        shown = "".join(traceback.format_exception_only(*exc_info[:2]))
+        self.got.append((example, "Traceback (most recent call last):\n  ...\n" + shown))
+        self.failed.append(f"{test.name}: {example.source.strip()}\n  raised {shown.strip()}")
+
+
+def run_doctests(function: object, globs: dict[str, object]) -> str:
+    """A function's doctests, run now: the session as a reader would see it."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    tests = doctest.DocTestFinder(recurse=False).find(function, globs=dict(globs))
+    runner = _Recorder()
+    for test in tests:
+        runner.run(test, clear_globs=False)
+    if runner.failed:
+        raise SystemExit("a Python example printed what its doctest does not say:\n"
+                         + "\n".join(runner.failed))
+    lines = []
+    for example, got in runner.got:
+        source = example.source.rstrip("\n").split("\n")
+        lines.append(">>> " + source[0])
+        lines += ["... " + line for line in source[1:]]
+        if got:
+            lines.append(got.rstrip("\n"))
+    return "\n".join(lines)
+
+
+def code_block(text: str) -> str:
+    return (f'<div class="sourceCode"><pre class="sourceCode python"><code>'
+            f"{html.escape(text)}</code></pre></div>")
+
+
+@dataclass
+class PythonView:
+    """What a page's sections say in Python, by section id ("" is the description)."""
+
+    sections: dict[str, str] = field(default_factory=dict)
+    note: str = ""           # shown above the page in Python
+    r_only: set[str] = field(default_factory=set)  # sections with nothing to say in Python
+
+
+def spec_view(spec: FunctionSpec, function: object, globs: dict[str, object],
+              pages: dict[str, str], python_names: set[str]) -> PythonView:
+    def md(text: str) -> str:
+        return python_markdown(text, pages, python_names)
+
+    def entry(name: str, doc: str) -> str:
+        return f"<dt>{html.escape(name)}</dt>\n<dd>{md(doc)}</dd>\n"
+
+    arguments = "".join(entry(a.name, a.doc) for a in spec.before_dots)
+    if spec.after_dots:
+        arguments += ('<dt>*</dt>\n<dd><p>Where R has <code>...</code>: the arguments after it '
+                      "are keyword-only in Python.</p></dd>\n")
+        arguments += "".join(entry(a.name, a.doc) for a in spec.after_dots)
+    if spec.dots_at is not None:
+        arguments += entry("**kwargs", spec.dots_doc)
+    view = PythonView()
+    view.sections[""] = md(spec.description)
+    view.sections["ref-usage"] = code_block(python_signature(spec.name, function))
+    view.sections["arguments"] = f"<dl>{arguments}</dl>"
+    view.sections["value"] = md(spec.value)
+    if spec.details:
+        view.sections["details"] = md(spec.details)
+    view.sections["ref-examples"] = code_block(run_doctests(function, globs))
+    return view
+
+
+def docstring_view(names: list[str], functions: dict[str, object]) -> PythonView:
+    """A page that roxygen writes by hand for R: Python's signatures and docstrings."""
+    view = PythonView()
+    view.sections["ref-usage"] = "\n".join(
+        code_block(python_signature(n, functions[n])) for n in names)
+    view.sections[""] = "\n".join(
+        f"<h3><code>keras3r.{n}()</code></h3>\n"
+        f'<pre class="python-docstring">{html.escape(inspect.getdoc(functions[n]) or "")}</pre>'
+        for n in names)
+    view.r_only = {"arguments", "value", "details", "ref-examples", "see-also"}
+    return view
+
+
+def r_only_view(topic: str) -> PythonView:
+    return PythonView(note=(
+        f"<p><code>{html.escape(topic)}</code> is part of the R package alone: in Python, "
+        "<code>pip install keras3r</code> sets keras3r up, and its functions are those of "
+        "the optimizer and schedule pages. This page stays in R.</p>"))
+
+
+_SECTION = re.compile(r'<div class="(?:ref-description )?section level2">')
+_H2 = re.compile(r'\s*<h2 id="([^"]+)">.*?</h2>', re.S)
+
+
+def _both(r_html: str, py_html: str) -> str:
+    return (f'<div {LANG_ATTR}="r">{r_html}</div>\n'
+            f'<div {LANG_ATTR}="py" hidden>{py_html}</div>\n')
+
+
+def add_python_view(page: str, view: PythonView) -> str:
+    """`page` with each section that reads differently in Python given both versions."""
+    start = page.index('<main id="main"')
+    start = page.index(">", start) + 1
+    end = page.index("</main>", start)
+    chunks = re.split(r'(?=<div class="(?:ref-description )?section level2">)',
+                      page[start:end])
+    out = [chunks[0]]
+    if view.note:
+        out.append(f'<div {LANG_ATTR}="py" hidden class="alert alert-info">{view.note}</div>\n')
+    for chunk in chunks[1:]:
+        opening = _SECTION.match(chunk)
+        assert opening is not None
+        body = chunk.rstrip()
+        assert body.endswith("</div>"), chunk[-200:]
+        inner = body[opening.end():-len("</div>")]
+        heading = _H2.match(inner)
+        section = heading.group(1) if heading else ""
+        head = heading.group(0) if heading else ""
+        content = inner[len(head):]
+        if section in view.r_only:
+            out.append(f'<div class="section level2" {LANG_ATTR}="r">{inner}</div>\n')
+        elif section in view.sections:
+            out.append(opening.group(0) + head + "\n"
+                       + _both(content, view.sections[section]) + "</div>\n")
+        else:
+            out.append(chunk)
+    return page[:start] + "".join(out) + page[end:]
+
+
+def add_python_views(site: Path) -> int:
+    """Every reference page with its Python view; the number of pages given one."""
+    import keras3r
+    import keras3r.family as family
+
+    pages = rd_aliases()
+    python_names = {n for n in dir(keras3r) if not n.startswith("_")
+                    and callable(getattr(keras3r, n))}
+    functions = {n: getattr(keras3r, n) for n in python_names}
+    globs = dict(vars(family))
+    done = 0
+    for rd in sorted((ROOT / "man").glob("*.Rd")):
+        path = site / "reference" / f"{rd.stem}.html"
+        aliases = [a for a, p in pages.items() if p == path.name]
+        if rd.stem in SPECS:
+            view = spec_view(SPECS[rd.stem], functions[rd.stem], globs, pages, python_names)
+        elif any(a in python_names for a in aliases):
+            view = docstring_view([a for a in aliases if a in python_names], functions)
+        else:
+            view = r_only_view(rd.stem)
+        path.write_text(add_python_view(path.read_text(), view))
+        done += 1
+    return done
+
+
+ARTICLES = {"r": ("keras3r.html", "Using keras3r from R"),
+            "py": ("python.html", "Using keras3r from Python")}
+
+
+def add_article_notes(site: Path) -> None:
+    """Each language's "Get started" article points a reader of the other to theirs."""
+    for lang, (name, _) in ARTICLES.items():
+        other = "py" if lang == "r" else "r"
+        other_name, other_title = ARTICLES[other]
+        path = site / "articles" / name
+        page = path.read_text()
+        start = page.index(">", page.index('<main id="main"')) + 1
+        note = (f'<div {LANG_ATTR}="{other}"{" hidden" if other == "py" else ""} '
+                f'class="alert alert-info">This article is for '
+                f'{"R" if lang == "r" else "Python"}; '
+                f'<a href="{other_name}">{other_title}</a> is its '
+                f'{"Python" if other == "py" else "R"} twin.</div>\n')
+        path.write_text(page[:start] + note + page[start:])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    out = parser.parse_args(argv).out.resolve()
+    build_r_site(out)
+    pages = add_python_views(out)
+    add_article_notes(out)
+    print(f"site: {pages} reference pages in R and Python")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
