@@ -45,7 +45,7 @@ PRUNE_INST_PY = find inst/python -name __pycache__ -prune -exec rm -rf {} +; \
 .PHONY: setup demo test test-python test-r test-install check lint generate tether docs bench clean \
 	inst-python tarball test-r-next test-keras-suite test-keras-suite-stock test-python-user
 
-setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/rpkg
+setup: $(STAMPS)/apt $(STAMPS)/npm $(STAMPS)/venv $(STAMPS)/rpkg
 
 $(STAMPS)/apt:
 	@mkdir -p $(STAMPS)
@@ -54,6 +54,17 @@ $(STAMPS)/apt:
 	  apt-get update -qq >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    $(APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $@
+
+# npm fetches the reference site's search scripts (tools/build_site.py).
+# Debian's nodejs and npm where no npm is on the PATH: a NodeSource nodejs
+# carries its own npm and conflicts with Debian's package of it.
+$(STAMPS)/npm: $(STAMPS)/apt
+	@if ! command -v npm >/dev/null; then \
+	  echo "setup: installing Debian packages (nodejs, npm)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    nodejs npm >/dev/null; \
 	fi
 	@touch $@
 
@@ -102,10 +113,11 @@ demo: setup
 	@echo "demo: help page written to build/docs (optimizer_adam_w.html, optimizer_adam_w.txt)"
 	@$(MAKE) --no-print-directory docs
 
-# The reference site in R and in Python (tools/build_site.py, about 1 min):
+# The reference site in R and in Python (tools/build_site.py, about 2 min):
 # pkgdown's pages with their R examples run, each page's Python view with its
-# doctests run, both articles and NEWS.md. Read offline: nothing is loaded
-# from the network.
+# doctests run, both articles, NEWS.md, and the search. Read offline: nothing
+# is loaded from the network (the search scripts come from npm at build time,
+# cached in build/npm).
 docs: setup
 	@mkdir -p $(BUILD)
 	@$(PY) tools/build_site.py --out $(BUILD)/site >$(BUILD)/site.log 2>&1 \

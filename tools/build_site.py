@@ -9,20 +9,30 @@
    (keras3r.spec.spelling) and the doctests of py/keras3r/family.py, run here,
    with the output they printed. Each block is marked `data-lang="r"` or
    `data-lang="py"`; pkgdown/lang.js shows the reader's language.
+3. The search: the scripts pkgdown's template loads from a CDN (fuse.js,
+   autocomplete.js, mark.js), installed with npm at the versions the template
+   names and checked against its integrity hashes, are served from the site,
+   with an index of both languages' text in a script (a page opened from
+   file:// cannot fetch a JSON file).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import doctest
+import hashlib
 import html
 import inspect
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import traceback
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +43,8 @@ from markdown_it import MarkdownIt  # noqa: E402
 from keras3r.spec import SPECS, FunctionSpec  # noqa: E402
 from keras3r.spec.spelling import python_code, text_for  # noqa: E402
 
+NPM_DIR = ROOT / "build" / "npm"
+SEARCH_DEPS = "deps/search"
 LANG_ATTR = "data-lang"
 
 
@@ -294,14 +306,148 @@ def add_article_notes(site: Path) -> None:
         path.write_text(page[:start] + note + page[start:])
 
 
+# -- 3. the search ------------------------------------------------------------------------------
+
+
+def search_scripts() -> list[tuple[str, str, str]]:
+    """(npm package, version, file) of each search script pkgdown's template loads, with its
+    integrity hash: `<!-- search -->` in pkgdown's BS5 head.html."""
+    pkgdown = subprocess.run(["Rscript", "-e", 'cat(system.file(package = "pkgdown"))'],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    head = (Path(pkgdown) / "BS5" / "templates" / "head.html").read_text()
+    block = head.split("<!-- search -->", 1)[1].split("<!--", 1)[0]
+    found = re.findall(r'libs/([^/]+)/([^/]+)/([^"]+)" integrity="([^"]+)"', block)
+    if len(found) != 3:
+        raise SystemExit(f"pkgdown's head.html names {len(found)} search scripts, not 3")
+    return [(name, version, f"{file}|{integrity}") for name, version, file, integrity in found]
+
+
+def install_search_scripts(site: Path) -> list[str]:
+    """The search scripts from the npm registry (cached in build/npm), copied into the site."""
+    wanted = search_scripts()
+    modules = NPM_DIR / "node_modules"
+    missing = [f"{name}@{version}" for name, version, _ in wanted
+               if not (modules / name / "package.json").is_file()
+               or json.loads((modules / name / "package.json").read_text())["version"] != version]
+    if missing:
+        NPM_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(NPM_DIR), "--no-save", "--no-audit",
+                        "--no-fund", "--no-package-lock", "--loglevel=error", *missing],
+                       check=True, stdout=subprocess.DEVNULL)
+    target = site / SEARCH_DEPS
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name, _, file_and_hash in wanted:
+        file, integrity = file_and_hash.split("|")
+        source = modules / name / "dist" / file
+        algorithm, expected = integrity.split("-", 1)
+        digest = base64.b64encode(hashlib.new(algorithm, source.read_bytes()).digest()).decode()
+        if digest != expected:
+            raise SystemExit(f"{source}: not the file pkgdown's template names ({integrity})")
+        shutil.copyfile(source, target / file)
+        copied.append(file)
+    return copied
+
+
+class _SearchText(HTMLParser):
+    """A page's text by section and language: what the search index holds."""
+
+    SKIP = {"script", "style", "nav", "header", "footer", "aside"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, str | None, bool]] = []  # tag, language, skipped
+        self.in_main = False
+        self.title = ""
+        self.section_id = ""
+        self.section = ""
+        self.heading: list[str] | None = None
+        self.texts: dict[tuple[str, str, str], list[str]] = {}
+
+    def language(self) -> str:
+        for _, lang, _ in reversed(self.stack):
+            if lang:
+                return lang
+        return ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "main":
+            self.in_main = True
+        if tag in ("br", "img", "input", "meta", "link", "hr", "wbr"):
+            return
+        skipped = tag in self.SKIP or (bool(self.stack) and self.stack[-1][2])
+        self.stack.append((tag, a.get(LANG_ATTR), skipped))
+        if tag in ("h1", "h2"):
+            self.heading = []
+            if tag == "h2":
+                self.section_id = a.get("id", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            top = self.stack.pop()[0]
+            if top == tag:
+                break
+        if tag == "main":
+            self.in_main = False
+        if tag in ("h1", "h2") and self.heading is not None:
+            text = " ".join("".join(self.heading).split())
+            if tag == "h1":
+                self.title = text
+            else:
+                self.section = text
+            self.heading = None
+
+    def handle_data(self, data: str) -> None:
+        if not self.in_main or (self.stack and self.stack[-1][2]):
+            return
+        if self.heading is not None:
+            self.heading.append(data)
+            return
+        key = (self.section_id, self.section, self.language())
+        self.texts.setdefault(key, []).append(data)
+
+
+def search_index(site: Path) -> list[dict[str, str]]:
+    """One entry per page section and language: R's text, Python's, or both's."""
+    entries = []
+    for path in sorted(site.rglob("*.html")):
+        name = path.relative_to(site).as_posix()
+        if name.startswith("deps/") or name in ("404.html", "reference/index.html"):
+            continue
+        parser = _SearchText()
+        parser.feed(path.read_text())
+        for (section_id, section, lang), parts in parser.texts.items():
+            text = " ".join("".join(parts).split())
+            if not text:
+                continue
+            entries.append({"path": name, "id": section_id, "title": parser.title,
+                            "what": section or parser.title, "lang": lang,
+                            "dir": name.split("/")[0].replace(".html", "").capitalize()
+                            if "/" in name else "Home",
+                            "text": text})
+    return entries
+
+
+def write_search_index(site: Path) -> int:
+    entries = search_index(site)
+    (site / "search-index.js").write_text(
+        "// The site's text by page, section and language (tools/build_site.py).\n"
+        "window.keras3rSearchIndex = " + json.dumps(entries, ensure_ascii=False) + ";\n")
+    return len(entries)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     out = parser.parse_args(argv).out.resolve()
     build_r_site(out)
+    scripts = install_search_scripts(out)
     pages = add_python_views(out)
     add_article_notes(out)
-    print(f"site: {pages} reference pages in R and Python")
+    entries = write_search_index(out)
+    print(f"site: {pages} reference pages in R and Python, search over {entries} sections "
+          f"({', '.join(scripts)} from npm)")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 The site is built once into a folder of the test's own; one browser
 (tests/python/browser.py) then opens every page in R and in Python, follows
-every internal link and switches the language. Screenshots of
+every internal link, switches the language, and searches. Screenshots of
 optimizer_adam_w's page in each language are left in build/screenshots/ for
 a person to look at.
 """
@@ -365,6 +365,39 @@ def test_the_switch_changes_the_language_and_the_site_remembers_it(
     browser.wait_for("location.search === '?lang=r' && document.readyState === 'complete'")
     browser.open(url(site, "index.html"))
     assert browser.evaluate(visible("r"))
+
+
+def search(browser: Browser, query: str) -> list[str]:
+    """Type `query` into the search box; the pages its list offers, best first."""
+    browser.evaluate("(() => { const box = document.getElementById('search-input');"
+                     " box.value = ''; box.focus(); })()")
+    browser.type(query)
+    return browser.wait_for(
+        "(() => { const hits = [...document.querySelectorAll('.aa-suggestion')];"
+        "  return hits.length && hits.map(h => h.textContent); })()")
+
+
+def test_the_search_finds_adam_w_offline_in_each_language(site: Path, browser: Browser) -> None:
+    browser.open(url(site, "index.html", "r"))
+    title = "Optimizer that implements the AdamW algorithm."
+    for query in ("adamw", "weight decay"):
+        hits = search(browser, query)
+        assert title in hits[0], (query, hits)
+    # The Python spelling of an argument, from its signature: Python's view
+    # finds it, R's has nothing of the kind.
+    python_spelling = "weight_decay: float = 0.004"
+    assert not any(title in hit for hit in search(browser, python_spelling))
+    browser.open(url(site, "reference/index.html", "py"))
+    hits = search(browser, python_spelling)
+    assert title in hits[0] and "Usage" in hits[0], hits
+    # Choosing the hit opens the page at the section, the words marked.
+    browser.evaluate("document.querySelector('.aa-suggestion').click()")
+    browser.wait_for("location.pathname.endsWith('/reference/optimizer_adam_w.html')"
+                     " && document.readyState === 'complete'")
+    assert browser.evaluate("location.hash") == "#ref-usage"
+    assert browser.wait_for("document.querySelectorAll('main mark').length")
+    assert browser.evaluate(visible("py"))
+    assert not browser.console, browser.console
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
