@@ -421,7 +421,9 @@ def search_index(site: Path) -> list[dict[str, str]]:
             text = " ".join("".join(parts).split())
             if not text:
                 continue
+            topic = path.stem if name.startswith("reference/") else ""
             entries.append({"path": name, "id": section_id, "title": parser.title,
+                            "name": topic,
                             "what": section or parser.title, "lang": lang,
                             "dir": name.split("/")[0].replace(".html", "").capitalize()
                             if "/" in name else "Home",

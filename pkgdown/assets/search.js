@@ -14,7 +14,10 @@
   function index() {
     if (!fuse) {
       fuse = new Fuse(window.keras3rSearchIndex || [], {
-        keys: [{ name: "title", weight: 2 }, { name: "what", weight: 1 }, { name: "text", weight: 1 }],
+        keys: [
+          { name: "name", weight: 2 }, { name: "title", weight: 2 },
+          { name: "what", weight: 1 }, { name: "text", weight: 1 }
+        ],
         ignoreLocation: true,
         threshold: 0.1,
         includeScore: true
@@ -56,7 +59,8 @@
           suggestion: function (s) {
             if (s.none) return '<div class="search-details">No results found.</div>';
             var where = s.what === s.title ? "" : " &gt; " + escapeHtml(s.what);
-            return escapeHtml(s.dir) + ' &gt; <div class="search-details">' +
+            var name = s.name ? "<code>" + escapeHtml(s.name) + "</code> " : "";
+            return escapeHtml(s.dir) + ' &gt; <div class="search-details">' + name +
               escapeHtml(s.title) + "</div>" + where;
           }
         }

@@ -382,7 +382,7 @@ def test_the_search_finds_adam_w_offline_in_each_language(site: Path, browser: B
     title = "Optimizer that implements the AdamW algorithm."
     for query in ("adamw", "weight decay"):
         hits = search(browser, query)
-        assert title in hits[0], (query, hits)
+        assert title in hits[0] and "optimizer_adam_w" in hits[0], (query, hits)
     # The Python spelling of an argument, from its signature: Python's view
     # finds it, R's has nothing of the kind.
     python_spelling = "weight_decay: float = 0.004"
