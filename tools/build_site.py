@@ -233,6 +233,8 @@ def _both(r_html: str, py_html: str) -> str:
 
 def add_python_view(page: str, view: PythonView) -> str:
     """`page` with each section that reads differently in Python given both versions."""
+    if f"{LANG_ATTR}=" in page:
+        raise SystemExit("a page given its Python view twice: pkgdown did not rewrite it")
     start = page.index('<main id="main"')
     start = page.index(">", start) + 1
     end = page.index("</main>", start)
