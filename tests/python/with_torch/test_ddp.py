@@ -107,8 +107,10 @@ def _free_port() -> int:
 def test_ddp_two_processes_train_as_one_and_as_stock(tmp_path):
     import numpy as np
 
+    # On the CPU everywhere: two processes cannot share one GPU under DDP.
     env = dict(
-        os.environ, KERAS_BACKEND="torch", GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1"
+        os.environ, KERAS_BACKEND="torch", GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1",
+        CUDA_VISIBLE_DEVICES="",
     )
     port = _free_port()
     procs = [
