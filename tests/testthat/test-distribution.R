@@ -8,6 +8,7 @@
 skip_if_not(keras3r_available())
 
 test_that("fit() from R under JAX DataParallel on four devices gives stock's losses", {
+  skip_on_cran() # a fresh R and a JAX with four devices: not for CRAN's machines
   skip_without_backend("jax")
   code <- c(
     "keras <- reticulate::import('keras')",
