@@ -1,7 +1,8 @@
 # keras3r: one repository, a Python package and an R package.
 #
 #   make demo      train a small model from R and from Python, render the docs
-#   make test      every test: ruff, pytest, the wheel in a Python user's
+#   make test      every test: ruff, pytest, the GPU check's code on the CPU
+#                  (bench/device_check.sh --cpu --quick), the wheel in a Python user's
 #                  environment (.venv-user: NumPy 2, test-python-user), testthat,
 #                  R CMD check, and a new R user's install from the tarball
 #                  (test-install: needs PyPI), and the R package on R 4.5 in a
