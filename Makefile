@@ -1,7 +1,8 @@
 # keras3r: one repository, a Python package and an R package.
 #
 #   make demo      train a small model from R and from Python, render the docs
-#   make test      every test: ruff, pytest, the wheel in a Python user's
+#   make test      every test: ruff, pytest, the GPU check's code on the CPU
+#                  (bench/device_check.sh --cpu --quick), the wheel in a Python user's
 #                  environment (.venv-user: NumPy 2, test-python-user), testthat,
 #                  R CMD check, and a new R user's install from the tarball
 #                  (test-install: needs PyPI), and the R package on R 4.5 in a
@@ -43,7 +44,8 @@ PRUNE_INST_PY = find inst/python -name __pycache__ -prune -exec rm -rf {} +; \
 	find inst/python -type d -empty -delete
 
 .PHONY: setup demo test test-python test-r test-install check lint generate tether docs bench clean \
-	inst-python tarball test-r-next test-keras-suite test-keras-suite-stock test-python-user
+	inst-python tarball test-r-next test-keras-suite test-keras-suite-stock test-python-user \
+	test-device-check device-wheels
 
 setup: $(STAMPS)/apt $(STAMPS)/npm $(STAMPS)/venv $(STAMPS)/rpkg
 
@@ -266,7 +268,31 @@ test-install: tarball
 test-r-next:
 	@tests/r-next/run.sh $(BUILD)/r-next
 
-test: setup lint test-python test-keras-suite test-python-user test-r check test-install test-r-next
+# The device check (bench/device_check.sh): on a GPU machine it runs keras3r's
+# JAX and torch tests and times the update against its peers; here the same
+# code runs on the CPU at small sizes, so that the command cannot rot
+# (figures and logs in build/device-check).
+test-device-check: setup
+	@OUT=$(BUILD)/device-check bench/device_check.sh --cpu --quick >$(BUILD)/device-check.log 2>&1 \
+	  || { cat $(BUILD)/device-check.log; exit 1; }
+	@grep "^device check" $(BUILD)/device-check.log
+
+# What a bare GPU machine (Python 3.12, JAX, torch, NumPy 2; no Keras) lacks,
+# as wheels in build/device-wheels for bench/device_check.sh to install there
+# (3 MB; needs PyPI), checked against what that machine's image holds.
+DEVICE_WHEELS := $(BUILD)/device-wheels
+DEVICE_PACKAGES := keras==$(shell sed -n 's/^keras==//p' requirements-dev.txt) namex==0.1.0 optree==0.20.0
+device-wheels: $(STAMPS)/venv
+	@rm -rf $(DEVICE_WHEELS) && mkdir -p $(DEVICE_WHEELS)
+	@$(PY) -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
+	  --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d $(DEVICE_WHEELS) $(DEVICE_PACKAGES) 2>&1 \
+	  | grep -v "^WARNING: Location" || true
+	@$(PY) bench/device_check.py wheels $(DEVICE_WHEELS)
+
+test: setup lint test-python test-device-check test-keras-suite test-python-user test-r check \
+	test-install test-r-next
 
 bench: setup
 	@$(PY) bench/bench_adamw.py

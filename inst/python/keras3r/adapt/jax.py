@@ -356,6 +356,25 @@ def _write(variables: list[Any], values: Sequence[Any]) -> None:
         compat.store(variable, value)
 
 
+def _shared_structure(
+    optimizer: Any, settings: tuple[Any, ...], variables: list[Any], grads: list[Any]
+) -> tuple[Any, ...] | None:
+    """The structure (keras3r.adapt.eager_apply.structure) and where each array lives.
+
+    jax compiles an executable for its arguments' shardings: one compiled for
+    variables replicated over a mesh (keras.distribution's DataParallel)
+    refuses the same shapes split over it (ModelParallel), and one compiled
+    for a device another device's arrays. Read here, where an update is
+    looked up or compiled, rather than in every call's key.
+    """
+    signature = tuple((g.dtype, g.shape) for g in grads)
+    base = eager_apply.structure(optimizer, settings, variables, signature)
+    if base is None:
+        return None
+    arrays = _read(list(optimizer.variables)) + _read(variables) + list(grads)
+    return (*base, tuple(array.sharding for array in arrays))
+
+
 def run(
     optimizer: Any,
     state: Any,
@@ -381,7 +400,7 @@ def run(
         # Nothing compiled for this optimizer yet: whether this call waits on
         # Keras's path is decided before the donation analysis below (which
         # looks at every live array), so that waiting costs what Keras costs.
-        base_key = eager_apply.structure(optimizer, settings, variables, signature)
+        base_key = _shared_structure(optimizer, settings, variables, arrays)
         compiled = base_key is not None and any(
             eager_apply.shared_get(base_key + pattern) is not None
             for pattern in _DONATION_PATTERNS
@@ -398,7 +417,7 @@ def run(
         # Another optimizer of the same structure (keras3r.adapt.eager_apply.structure)
         # compiled this update already: its executable takes these values too.
         if base_key is None:
-            base_key = eager_apply.structure(optimizer, settings, variables, signature)
+            base_key = _shared_structure(optimizer, settings, variables, arrays)
         shared_key = None if base_key is None else base_key + (donate_slots, donate_weights)
         if shared_key is not None:
             entry = eager_apply.shared_get(shared_key)
@@ -414,7 +433,13 @@ def run(
         state.remember(key, entry)
     elif not isinstance(entry, JaxEntry):
         return keras_path()
-    new_slots, new_weights = entry.compiled(slot_values, arrays, weights)
+    try:
+        new_slots, new_weights = entry.compiled(slot_values, arrays, weights)
+    except ValueError:
+        # Gradients placed otherwise than those the update was compiled for
+        # (another sharding or device): jax refuses them before running
+        # anything, so no buffer was donated and Keras's path is still right.
+        return keras_path()
     del slot_values, weights  # donated: deleted arrays from here on
     _write(variables, new_weights)
     _write(slots, new_slots)
