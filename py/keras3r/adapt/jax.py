@@ -118,8 +118,8 @@ def _compile(
         # Outputs in the order of the donated inputs: jax pairs each donated
         # buffer with the first output of its shape, so (weights, slots) would
         # pair a weight's buffer with a slot's output and XLA would copy every
-        # array to keep the update in place (counted from the HLO on CPU: 84
-        # bytes per parameter instead of 40).
+        # array to keep the update in place (bench/README.md has the bytes
+        # counted from the HLO).
         return new_slots, new_weights
 
     with warnings.catch_warnings():
@@ -137,7 +137,7 @@ def _compile(
 _DONATION_PATTERNS = ((False, False), (False, True), (True, False), (True, True))
 
 # Concrete types already seen to be jax.Array: `isinstance(g, jax.Array)` goes
-# through an ABC check that costs about 0.4 us a gradient.
+# through an ABC check, per gradient and per call (bench/README.md).
 _ARRAY_TYPES: set[type] = set()
 
 
@@ -182,8 +182,8 @@ def _read(variables: list[Any]) -> list[Any]:
 
     `_value` (private API, see keras3r.compat) is the stored array that the
     public `value` returns outside an autocast scope; reading it directly
-    skips two global lookups per variable, which with 100 variables and their
-    200 slots was a fifth of a 2 ms step.
+    skips two global lookups per variable and slot, a visible share of a
+    small update (bench/README.md).
     """
     return compat.read_stored(variables)
 

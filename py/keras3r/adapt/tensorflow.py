@@ -247,10 +247,11 @@ def _caller(concrete: Any) -> Callable[[list[Any]], Any]:
     """A function of the gradient list that runs `concrete` with its own captures.
 
     The public `concrete(*grads)` re-checks every argument against the traced
-    signature (about 10 us a gradient: 1 ms of a 3 ms step with 100
-    variables).  The cache key already guarantees that signature (same dtypes,
-    same shapes), so the flat call that `concrete(*grads)` ends in is used
-    directly, with the captured variables' handles fetched once.  It is TF's
+    signature, per gradient and per call: a visible share of a step with many
+    small variables (bench/README.md). The cache key already guarantees that
+    signature (same dtypes, same shapes), so the flat call that
+    `concrete(*grads)` ends in is used directly, with the captured variables'
+    handles fetched once.  It is TF's
     private API (keras3r.compat): used only where it has the expected
     parameters, else the public call.
     """
@@ -262,8 +263,9 @@ def _caller(concrete: Any) -> Callable[[list[Any]], Any]:
 
 def _signature(tensors: list[Any]) -> tuple[Any, ...]:
     """Dtypes and shapes of the gradients: what a trace is specialised to."""
-    # EagerTensor's C-level shape: 4x cheaper than building a TensorShape per
-    # gradient, which matters with a hundred variables and small steps.
+    # EagerTensor's C-level shape, cheaper than building a TensorShape per
+    # gradient (bench/README.md), which matters with a hundred variables and
+    # small steps.
     return compat.tf_shapes(tensors)
 
 
