@@ -27,10 +27,11 @@ synthetic data, keras3r against stock.
 
 The floor: AdamW reads a variable, its gradient and two slots and writes
 three arrays, 28 bytes a float32 parameter, so no step over the 1M/100 and
-8M/16 cells can take less than those bytes at the machine's copy bandwidth
-(measured in the same run, before the backends start: `copy_bandwidth`).
-Each eager `apply()` row of those cells prints its floor and torch's fused
-step beside keras3r, and keras3r's time as a multiple of the floor.
+8M/16 cells can take less than moving those bytes. The eager `apply()` rows
+of those cells time, in the same rounds as stock and keras3r, a NumPy copy
+that moves as many bytes (read plus write), and print it as the floor,
+keras3r's time as a multiple of it, and torch's fused step beside them. The
+copy bandwidth of a 256 MB copy at the start of the run is printed too.
 
 How it times: each backend runs in a process of its own (Keras fixes its
 backend at import, and TF's, JAX's and torch's thread pools would otherwise
@@ -175,9 +176,17 @@ def _step(mode: str, implementation: str, size: str) -> Callable[[], Any]:
     x, y = _data()
     optimizer = _optimizer(implementation)
     if mode == "eager apply()":
+        from keras3r.adapt import eager_apply
+
         grads = _gradients(model, x, y)
         variables = model.trainable_variables
-        return _synced(lambda: optimizer.apply(grads, variables), optimizer, model)
+        step = _synced(lambda: optimizer.apply(grads, variables), optimizer, model)
+        # Past keras3r's first calls, which run on Keras's path until it
+        # compiles: the matrix compares steady steps (a --quick run times as
+        # few as two steps a cell, which would otherwise include them).
+        for _ in range(eager_apply.KERAS_CALLS_BEFORE_COMPILING + 1):
+            step()
+        return step
     if mode == "tf.function step":
         import tensorflow as tf
 
@@ -296,6 +305,9 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
             steps = {name: _step(mode, name, size) for name in ("stock", "keras3r")}
             # The noise: stock against itself, the same step timed in blocks of its own.
             steps["stock2"] = steps["stock"]
+            parameters = _parameters(size)
+            if parameters and mode == "eager apply()":
+                steps["floor"] = _floor_copy(parameters)
             found = _interleaved(steps, rounds, block)
             rows.append({"backend": backend, "mode": mode, "size": size, **found})
             print(f"  {backend} {mode} {size} done", file=sys.stderr, flush=True)
@@ -332,6 +344,15 @@ def copy_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
     return 2 * source.nbytes / best
 
 
+def _floor_copy(parameters: int) -> Callable[[], Any]:
+    """A copy moving AdamW's bytes for `parameters` (half read, half written)."""
+    import numpy as np
+
+    source = np.ones(BYTES_PER_PARAMETER * parameters // 2 // 4, np.float32)
+    target = np.empty_like(source)
+    return lambda: np.copyto(target, source)
+
+
 def _parameters(size: str) -> int | None:
     if size not in SHAPES:
         return None
@@ -344,8 +365,8 @@ def _ms(seconds: float) -> str:
 
 
 def report(results: dict[str, dict[str, Any]], bandwidth: float) -> None:
-    print(f"\ncopy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write), "
-          f"floor = {BYTES_PER_PARAMETER} bytes a parameter at that rate")  # fmt: skip
+    print(f"\ncopy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write) at the start; the floor: "
+          f"a copy of {BYTES_PER_PARAMETER} bytes a parameter, timed with each cell")  # fmt: skip
     print("AdamW step, median ms (keras3r / stock: below 1 is faster; "
           "stock2 / stock: the noise)")  # fmt: skip
     print(f"{'backend':<11}{'mode':<18}{'size':<8}{'stock':>9}{'keras3r':>9}"
@@ -362,9 +383,8 @@ def report(results: dict[str, dict[str, Any]], bandwidth: float) -> None:
             worst_noise = max(worst_noise, noise, 1 / noise)
             line = (f"{backend:<11}{row['mode']:<18}{row['size']:<8}{_ms(row['stock'])}"
                     f"{_ms(row['keras3r'])}{ratio:11.2f}{noise:8.2f}")  # fmt: skip
-            parameters = _parameters(row["size"])
-            if parameters and row["mode"] == "eager apply()":
-                floor = BYTES_PER_PARAMETER * parameters / bandwidth
+            floor = row.get("floor")
+            if floor:
                 fused = fused_times.get(row["size"])
                 line += (f"   floor {_ms(floor).strip()}, "
                          f"keras3r / floor {row['keras3r'] / floor:.2f}")  # fmt: skip
