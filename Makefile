@@ -301,6 +301,7 @@ bench: setup
 	@$(PY) bench/bench_sweep.py
 	@$(PY) bench/bench_nesting.py
 	@$(PY) bench/bench_matrix.py
+	@$(PY) bench/bench_grouped.py
 	@for backend in tensorflow jax; do KERAS_BACKEND=$$backend $(PY) bench/bench_half_precision.py; done
 
 clean:

@@ -25,6 +25,14 @@ tensors at 1M/100 and 8M/16 against keras3r's eager `apply()` (goal: within
 1.2x), and fit()'s epoch time for an MLP of about 8M parameters on
 synthetic data, keras3r against stock.
 
+The floor: AdamW reads a variable, its gradient and two slots and writes
+three arrays, 28 bytes a float32 parameter, so no step over the 1M/100 and
+8M/16 cells can take less than moving those bytes. The eager `apply()` rows
+of those cells time, in the same rounds as stock and keras3r, a NumPy copy
+that moves as many bytes (read plus write), and print it as the floor,
+keras3r's time as a multiple of it, and torch's fused step beside them. The
+copy bandwidth of a 256 MB copy at the start of the run is printed too.
+
 How it times: each backend runs in a process of its own (Keras fixes its
 backend at import, and TF's, JAX's and torch's thread pools would otherwise
 compete); in a process, the implementations of one cell run in rounds, a
@@ -168,9 +176,17 @@ def _step(mode: str, implementation: str, size: str) -> Callable[[], Any]:
     x, y = _data()
     optimizer = _optimizer(implementation)
     if mode == "eager apply()":
+        from keras3r.adapt import eager_apply
+
         grads = _gradients(model, x, y)
         variables = model.trainable_variables
-        return _synced(lambda: optimizer.apply(grads, variables), optimizer, model)
+        step = _synced(lambda: optimizer.apply(grads, variables), optimizer, model)
+        # Past keras3r's first calls, which run on Keras's path until it
+        # compiles: the matrix compares steady steps (a --quick run times as
+        # few as two steps a cell, which would otherwise include them).
+        for _ in range(eager_apply.KERAS_CALLS_BEFORE_COMPILING + 1):
+            step()
+        return step
     if mode == "tf.function step":
         import tensorflow as tf
 
@@ -289,6 +305,9 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
             steps = {name: _step(mode, name, size) for name in ("stock", "keras3r")}
             # The noise: stock against itself, the same step timed in blocks of its own.
             steps["stock2"] = steps["stock"]
+            parameters = _parameters(size)
+            if parameters and mode == "eager apply()":
+                steps["floor"] = _floor_copy(parameters)
             found = _interleaved(steps, rounds, block)
             rows.append({"backend": backend, "mode": mode, "size": size, **found})
             print(f"  {backend} {mode} {size} done", file=sys.stderr, flush=True)
@@ -302,23 +321,76 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
 # --- The driver ------------------------------------------------------------------------
 
 
+# AdamW's memory traffic: variable, gradient, first and second moments read,
+# variable and both moments written, 4 bytes each.
+BYTES_PER_PARAMETER = 28
+
+
+def copy_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+    """Bytes a second a large float32 copy moves (read + write), the best of `repeats`.
+
+    NumPy on one thread: what one core's loads and stores reach, the bound of
+    an update that streams its arrays once.
+    """
+    import numpy as np
+
+    source = np.ones(megabytes * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - start)
+    return 2 * source.nbytes / best
+
+
+def _floor_copy(parameters: int) -> Callable[[], Any]:
+    """A copy moving AdamW's bytes for `parameters` (half read, half written)."""
+    import numpy as np
+
+    source = np.ones(BYTES_PER_PARAMETER * parameters // 2 // 4, np.float32)
+    target = np.empty_like(source)
+    return lambda: np.copyto(target, source)
+
+
+def _parameters(size: str) -> int | None:
+    if size not in SHAPES:
+        return None
+    count, length = SHAPES[size]
+    return count * length
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:9.2f}"
 
 
-def report(results: dict[str, dict[str, Any]]) -> None:
-    print("\nAdamW step, median ms (keras3r / stock: below 1 is faster; "
+def report(results: dict[str, dict[str, Any]], bandwidth: float) -> None:
+    print(f"\ncopy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write) at the start; the floor: "
+          f"a copy of {BYTES_PER_PARAMETER} bytes a parameter, timed with each cell")  # fmt: skip
+    print("AdamW step, median ms (keras3r / stock: below 1 is faster; "
           "stock2 / stock: the noise)")  # fmt: skip
     print(f"{'backend':<11}{'mode':<18}{'size':<8}{'stock':>9}{'keras3r':>9}"
           f"{'k3r/stock':>11}{'noise':>8}")  # fmt: skip
     worst_noise = 1.0
+    fused_times = {
+        size: found["torch fused"]
+        for size, found in results.get("torch", {}).get("fused", {}).items()
+    }
     for backend, result in results.items():
         for row in result["rows"]:
             ratio = row["keras3r"] / row["stock"]
             noise = row["stock2"] / row["stock"]
             worst_noise = max(worst_noise, noise, 1 / noise)
-            print(f"{backend:<11}{row['mode']:<18}{row['size']:<8}{_ms(row['stock'])}"
-                  f"{_ms(row['keras3r'])}{ratio:11.2f}{noise:8.2f}")  # fmt: skip
+            line = (f"{backend:<11}{row['mode']:<18}{row['size']:<8}{_ms(row['stock'])}"
+                    f"{_ms(row['keras3r'])}{ratio:11.2f}{noise:8.2f}")  # fmt: skip
+            floor = row.get("floor")
+            if floor:
+                fused = fused_times.get(row["size"])
+                line += (f"   floor {_ms(floor).strip()}, "
+                         f"keras3r / floor {row['keras3r'] / floor:.2f}")  # fmt: skip
+                if fused is not None:
+                    line += f", torch fused {_ms(fused).strip()}"
+            print(line)
     print(f"noise: stock against stock within {worst_noise:.2f}x in every cell")
     torch_result = results.get("torch", {})
     for size, found in torch_result.get("fused", {}).items():
@@ -344,6 +416,7 @@ def main() -> None:
         return
     results = {}
     started = time.perf_counter()
+    bandwidth = copy_bandwidth()
     for backend in BACKENDS:
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         command = [sys.executable, str(Path(__file__).resolve()), "--backend", backend]
@@ -354,7 +427,7 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"bench_matrix: the {backend} run failed:\n{done.stderr[-3000:]}")
         results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-    report(results)
+    report(results, bandwidth)
     print(f"(one run, {time.perf_counter() - started:.0f} s)")
 
 

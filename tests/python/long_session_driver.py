@@ -43,7 +43,7 @@ def main(backend: str, at_once: bool) -> dict[str, Any]:
     import numpy as np
 
     import keras3r
-    from keras3r.adapt import eager_apply
+    from keras3r.adapt import eager_apply, shared_updates
 
     if at_once:
         eager_apply.KERAS_CALLS_BEFORE_COMPILING = 0
@@ -97,7 +97,7 @@ def main(backend: str, at_once: bool) -> dict[str, Any]:
         "ours_python_bytes": ours_traced,
         "watched": len(refs),
         "alive": sum(ref() is not None for ref in refs),
-        "shared": len(eager_apply._SHARED),
+        "shared": shared_updates.shared_count(),
     }
 
 

@@ -22,41 +22,23 @@ calls it every eager step; a trace would freeze it), or when compiling fails
 
 Memory: the old buffers of the optimizer's slots and of the variables are
 donated to the update, so XLA writes the new values in place, as Keras's own
-trainer does (without donation, XLA writes a fresh output buffer per array
-per step: bench/README.md). Donation
-deletes the old buffer, so it is done only where nothing but the variable can
-still read it; each way of holding a buffer is ruled out by a test that sees
-it exactly (`_donatable_groups`):
-  * a Python reference to the array itself (`v.value` kept, in a list, a
-    closure, another variable assigned from it): `sys.getrefcount`;
-  * another `jax.Array` over the same device buffer (`jax.device_put` to the
-    same device, a shard's `.data`, `make_array_from_single_device_arrays`,
-    the per-device view that NumPy and DLPack exports keep), which holds no
-    reference to the first: the buffer addresses of the live JAX arrays made
-    after the oldest array to donate (an alias is always younger than its
-    array; JAX lists live arrays newest first, which is checked on every call
-    and else every live array is looked at);
-  * memory outside JAX (a NumPy view of a CPU buffer, a DLPack consumer such
-    as torch) is also an external reference on the buffer, which the runtime
-    itself refuses to donate (measured on CPU: the update then writes a new
-    buffer and the view keeps its values; on a GPU `np.asarray` copies).
-tests/python/with_jax/test_donation.py holds a buffer each of these ways.
+trainer does, where nothing but the variable can still read them
+(keras3r.adapt.jax_donation decides, and says how).
 
 The cache key holds the variables (by identity), the gradients' shapes and
 dtypes, the optimizer's plain Python settings (baked into a trace, see
-`keras3r.adapt.eager_apply.trace_settings`) and which buffers are donated.
+`keras3r.adapt.sharing_key.trace_settings`) and which buffers are donated.
 The executable itself is a function of the values alone, so optimizers of
-one structure (`keras3r.adapt.eager_apply.structure`) share it: a new optimizer
+one sharing key (`keras3r.adapt.sharing_key.sharing_key`) share it: a new optimizer
 like one seen before compiles nothing, and the cache of shared executables
 keeps neither optimizer nor variable (the traced closure is emptied once
-compiled). A structure not compiled yet runs its first calls on Keras's path
-(`keras3r.eager_apply.KERAS_CALLS_BEFORE_COMPILING`), decided before the
+compiled). A sharing key not compiled yet runs its first calls on Keras's path
+(`keras3r.adapt.eager_apply.KERAS_CALLS_BEFORE_COMPILING`), decided before the
 donation analysis so that such a call costs what Keras's costs.
 """
 
 from __future__ import annotations
 
-import operator
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -68,10 +50,12 @@ from keras3r.adapt.eager_apply import (
     CompiledEntry,
     attach_compiled_apply,
     build_eagerly,
-    opening,
     rate_is_plain_function,
-    trace_settings,
+    set_up_call,
 )
+from keras3r.adapt.jax_donation import donatable_groups
+from keras3r.adapt.shared_updates import shared_get, shared_put
+from keras3r.adapt.sharing_key import sharing_key, trace_settings
 
 
 class JaxEntry(CompiledEntry):
@@ -103,146 +87,6 @@ def compilable_call() -> bool:
     return keras.distribution.distribution() is None
 
 
-def _most_references(values: Sequence[Any]) -> int:
-    """The largest reference count among `values`, or -1 when one appears twice.
-
-    Built-ins mapped over the list (no Python loop): with 300 values a step
-    this bookkeeping is a visible share of a small update.
-    """
-    if len(set(map(id, values))) != len(values):
-        return -1
-    return max(map(sys.getrefcount, values), default=0)
-
-
-def _sole_holder_references() -> int:
-    """What `_most_references` reads for a value that one other object holds.
-
-    Measured rather than assumed: the count includes the interpreter's own
-    temporary references, which differ between Python versions.
-    """
-    holder = [object()]  # stands for the variable
-    return _most_references([holder[0]])
-
-
-_SOLE_HOLDER_REFERENCES = _sole_holder_references()
-
-
-def _donatable(values: Sequence[Any]) -> bool:
-    """True when no Python object but its variable references each array."""
-    most = _most_references(values)
-    return 0 <= most <= _SOLE_HOLDER_REFERENCES
-
-
-_ADDRESS = operator.methodcaller("unsafe_buffer_pointer")
-
-
-def _younger_arrays(candidates: list[Any]) -> list[Any] | None:
-    """The live JAX arrays made after the oldest of `candidates`, less the candidates.
-
-    JAX lists live arrays newest first. A probe made just before the list is
-    taken (the first candidate's per-device view, new unless something read
-    that array before) must come first: if not, the order cannot be told and
-    every live array but the candidates is returned. None when a candidate
-    is not among the live arrays of the default backend.
-    """
-    import jax
-
-    probe = compat.jax_device_arrays(candidates[0])[0]
-    live = jax.live_arrays()
-    ids = set(map(id, candidates))
-    if not live or live[0] is not probe or probe is candidates[0]:
-        younger = [a for a in live if id(a) not in ids]
-        return younger if len(live) - len(younger) == len(ids) else None
-    younger = []
-    remaining = len(ids)
-    for array in live[1:]:  # the probe is new: nobody else can hold it
-        if id(array) in ids:
-            remaining -= 1
-            if not remaining:
-                return younger
-        else:
-            younger.append(array)
-    return None
-
-
-def _buffers(arrays: list[Any]) -> dict[int, list[Any]]:
-    """The arrays using each device buffer, keyed by the buffer's address."""
-    users: dict[int, list[Any]] = {}
-    for array in arrays:
-        try:
-            views = compat.jax_device_arrays(array)
-            for address in map(_ADDRESS, views):
-                users.setdefault(address, []).append(array)
-        except Exception:  # deleted meanwhile: it holds no buffer any more
-            continue
-    return users
-
-
-def _references_of_a_kept_view() -> int:
-    """`sys.getrefcount` of an array's per-device view that only the array keeps.
-
-    Measured on a fresh array, once: the count includes JAX's own cache and
-    the interpreter's temporaries, which differ between versions.
-    """
-    if not _KEPT_VIEW_REFERENCES:
-        import jax.numpy as jnp
-
-        fresh = jnp.zeros(2) + 1
-        view = compat.jax_device_arrays(fresh)[0]
-        _KEPT_VIEW_REFERENCES.append(sys.getrefcount(view))
-    return _KEPT_VIEW_REFERENCES[0]
-
-
-_KEPT_VIEW_REFERENCES: list[int] = []
-
-
-def _used_by_itself_alone(array: Any, users: dict[int, list[Any]]) -> bool:
-    """No younger array uses `array`'s buffer, but its own per-device view kept by it alone.
-
-    Such a view exists once something read the array (`np.asarray`,
-    `block_until_ready`). Besides the array's cache it is referenced here by
-    the list of younger arrays and by `users`: two references of this
-    module's own.
-    """
-    others = users.get(_ADDRESS(array))
-    if not others:
-        return True
-    if len(others) > 1:
-        return False
-    view = compat.jax_device_arrays(array)[0]
-    return others[0] is view and sys.getrefcount(view) <= _references_of_a_kept_view() + 2
-
-
-def _donatable_groups(groups: Sequence[Sequence[Any]]) -> list[bool]:
-    """For each group of arrays, whether all of its buffers may be donated.
-
-    A buffer may be donated when nothing but its variable can read it (see
-    the module docstring): no Python reference to its array but the
-    variable's, and no other JAX array over the same device buffer. Anything
-    unexpected (a JAX without per-device views, an array of several shards,
-    one on another backend) answers False: the update is then only not in
-    place. Reference counts are read first: the list of live arrays
-    references every array.
-    """
-    verdicts = [_donatable(group) for group in groups]
-    if not any(verdicts):
-        return verdicts
-    try:
-        candidates = [a for group, on in zip(groups, verdicts) if on for a in group]
-        younger = _younger_arrays(candidates)
-        if younger is None:
-            return [False] * len(groups)
-        if not younger:
-            return verdicts
-        users = _buffers(younger)
-        return [
-            on and all(_used_by_itself_alone(a, users) for a in group)
-            for group, on in zip(groups, verdicts)
-        ]
-    except Exception:
-        return [False] * len(groups)
-
-
 def _compile(
     optimizer: Any,
     state: Any,
@@ -258,7 +102,7 @@ def _compile(
     import jax
 
     # Emptied once compiled: the executable may be shared by every optimizer
-    # of this structure and must not keep this one alive.
+    # of this sharing key and must not keep this one alive.
     holder = [optimizer, state]
 
     def update(slot_values: list[Any], grads: list[Any], weights: list[Any]) -> Any:
@@ -274,8 +118,8 @@ def _compile(
         # Outputs in the order of the donated inputs: jax pairs each donated
         # buffer with the first output of its shape, so (weights, slots) would
         # pair a weight's buffer with a slot's output and XLA would copy every
-        # array to keep the update in place (counted from the HLO on CPU: 84
-        # bytes per parameter instead of 40).
+        # array to keep the update in place (bench/README.md has the bytes
+        # counted from the HLO).
         return new_slots, new_weights
 
     with warnings.catch_warnings():
@@ -293,7 +137,7 @@ def _compile(
 _DONATION_PATTERNS = ((False, False), (False, True), (True, False), (True, True))
 
 # Concrete types already seen to be jax.Array: `isinstance(g, jax.Array)` goes
-# through an ABC check that costs about 0.4 us a gradient.
+# through an ABC check, per gradient and per call (bench/README.md).
 _ARRAY_TYPES: set[type] = set()
 
 
@@ -338,8 +182,8 @@ def _read(variables: list[Any]) -> list[Any]:
 
     `_value` (private API, see keras3r.compat) is the stored array that the
     public `value` returns outside an autocast scope; reading it directly
-    skips two global lookups per variable, which with 100 variables and their
-    200 slots was a fifth of a 2 ms step.
+    skips two global lookups per variable and slot, a visible share of a
+    small update (bench/README.md).
     """
     return compat.read_stored(variables)
 
@@ -356,10 +200,10 @@ def _write(variables: list[Any], values: Sequence[Any]) -> None:
         compat.store(variable, value)
 
 
-def _shared_structure(
+def _sharing_key_with_placement(
     optimizer: Any, settings: tuple[Any, ...], variables: list[Any], grads: list[Any]
 ) -> tuple[Any, ...] | None:
-    """The structure (keras3r.adapt.eager_apply.structure) and where each array lives.
+    """The sharing key (keras3r.adapt.sharing_key) and where each array lives.
 
     jax compiles an executable for its arguments' shardings: one compiled for
     variables replicated over a mesh (keras.distribution's DataParallel)
@@ -368,7 +212,7 @@ def _shared_structure(
     looked up or compiled, rather than in every call's key.
     """
     signature = tuple((g.dtype, g.shape) for g in grads)
-    base = eager_apply.structure(optimizer, settings, variables, signature)
+    base = sharing_key(optimizer, settings, variables, signature)
     if base is None:
         return None
     arrays = _read(list(optimizer.variables)) + _read(variables) + list(grads)
@@ -396,13 +240,14 @@ def run(
         return keras_path()
     signature = tuple((a.dtype, a.shape) for a in arrays)
     base_key = None
-    if not state.entries and state.deferred < eager_apply.KERAS_CALLS_BEFORE_COMPILING:
+    waited = state.keras_calls_while_waiting
+    if not state.entries and waited < eager_apply.KERAS_CALLS_BEFORE_COMPILING:
         # Nothing compiled for this optimizer yet: whether this call waits on
         # Keras's path is decided before the donation analysis below (which
         # looks at every live array), so that waiting costs what Keras costs.
-        base_key = _shared_structure(optimizer, settings, variables, arrays)
+        base_key = _sharing_key_with_placement(optimizer, settings, variables, arrays)
         compiled = base_key is not None and any(
-            eager_apply.shared_get(base_key + pattern) is not None
+            shared_get(base_key + pattern) is not None
             for pattern in _DONATION_PATTERNS
         )
         if not compiled and eager_apply.wait_before_compiling(state):
@@ -410,17 +255,17 @@ def run(
     slots = list(optimizer.variables)
     slot_values = _read(slots)
     weights = _read(variables)
-    donate_slots, donate_weights = _donatable_groups((slot_values, weights))
+    donate_slots, donate_weights = donatable_groups((slot_values, weights))
     key = (tuple(map(id, variables)), signature, settings, donate_slots, donate_weights)
     entry = state.entries.get(key)
     if entry is None:
-        # Another optimizer of the same structure (keras3r.adapt.eager_apply.structure)
-        # compiled this update already: its executable takes these values too.
+        # Another optimizer of the same sharing key compiled this update
+        # already: its executable takes these values too.
         if base_key is None:
-            base_key = _shared_structure(optimizer, settings, variables, arrays)
+            base_key = _sharing_key_with_placement(optimizer, settings, variables, arrays)
         shared_key = None if base_key is None else base_key + (donate_slots, donate_weights)
         if shared_key is not None:
-            entry = eager_apply.shared_get(shared_key)
+            entry = shared_get(shared_key)
         if entry is None:
             donate = tuple(i for i, on in ((0, donate_slots), (2, donate_weights)) if on)
             try:
@@ -429,7 +274,7 @@ def run(
                 # One frame deeper than TensorFlow's: apply -> run -> here.
                 return state.keras_path_instead(key, keras_path, error, stacklevel=5)
             if shared_key is not None:
-                eager_apply.shared_put(shared_key, entry)
+                shared_put(shared_key, entry)
         state.remember(key, entry)
     elif not isinstance(entry, JaxEntry):
         return keras_path()
@@ -452,12 +297,13 @@ def _apply(
 ) -> Any:
     """`Optimizer.apply` on JAX, run as a jit-compiled update where that is possible."""
     compilable = compilable_call() and not rate_is_plain_function(self)
-    state, keras_path, grads, variables = opening(self, grads, trainable_variables, compilable)
+    call = set_up_call(self, grads, trainable_variables, compilable)
+    variables, grads = call.variables, call.grads
     if variables is None or any(g is None for g in grads):
-        return keras_path()
+        return call.keras_path()
     if not self.built:
         build_eagerly(self, variables)
-    return run(self, state, variables, grads, trace_settings(self), keras_path)
+    return run(self, call.state, variables, list(grads), trace_settings(self), call.keras_path)
 
 
 def attach(optimizer: Any) -> Any:

@@ -17,9 +17,10 @@ variable passed as a `tf.function` argument arrives as a plain tensor and
 could not be assigned. The optimizer's own variables (slots, iteration
 counter) are built eagerly before the first trace, exactly as Keras's `apply`
 builds them, so that none is created inside the function. Optimizers of one
-structure run the same traced function, each handing its own variables'
-handles in place of the captured ones (`_SharedTrace`), so TF's XLA cache
-(never emptied) holds one executable per structure.
+sharing key (keras3r.adapt.sharing_key) run the same traced function, each
+handing its own variables' handles in place of the captured ones
+(`_SharedTrace`), so TF's XLA cache (never emptied) holds one executable per
+sharing key.
 
 Inside a plain `tf.function` (a custom training step without `jit_compile`,
 or `fit(jit_compile=False)`), the same Keras `apply` becomes an XLA function
@@ -54,20 +55,17 @@ from typing import Any
 
 from keras3r import compat
 from keras3r.adapt.eager_apply import (
-    _KERAS_PATH,
+    KERAS_PATH_ENTRY,
     CompiledApply,
     CompiledEntry,
     attach_compiled_apply,
     build_eagerly,
-    opening,
     rate_is_plain_function,
-    shared_drop,
-    shared_get,
-    shared_put,
-    structure,
-    trace_settings,
+    set_up_call,
     wait_before_compiling,
 )
+from keras3r.adapt.shared_updates import shared_drop, shared_get, shared_put
+from keras3r.adapt.sharing_key import sharing_key, trace_settings
 
 
 def _compilable_call(optimizer: Any) -> bool:
@@ -185,7 +183,7 @@ class _Entry(CompiledEntry):
         self.function = function
         self.specs = specs
         self.variables = variables
-        self.shared = shared  # the structure key of the shared trace, if any
+        self.shared = shared  # the sharing key of the shared trace, if any
 
     def hlo(self) -> str:
         return str(
@@ -197,12 +195,12 @@ class _Entry(CompiledEntry):
 
 
 class _SharedTrace:
-    """A traced update that any optimizer of its structure runs with its own variables.
+    """A traced update that any optimizer of its sharing key runs with its own variables.
 
     `roles` says, for each input the trace captured, which variable it is:
     ("var", i) the i-th variable passed, ("built", i) the i-th the optimizer
     was built with, ("opt", j) the j-th of `optimizer.variables`.  Another
-    optimizer of the same structure hands its own variables' handles in the
+    optimizer of the same sharing key hands its own variables' handles in the
     same roles to the same ConcreteFunction, so nothing is traced or
     compiled again.
     """
@@ -249,10 +247,11 @@ def _caller(concrete: Any) -> Callable[[list[Any]], Any]:
     """A function of the gradient list that runs `concrete` with its own captures.
 
     The public `concrete(*grads)` re-checks every argument against the traced
-    signature (about 10 us a gradient: 1 ms of a 3 ms step with 100
-    variables).  The cache key already guarantees that signature (same dtypes,
-    same shapes), so the flat call that `concrete(*grads)` ends in is used
-    directly, with the captured variables' handles fetched once.  It is TF's
+    signature, per gradient and per call: a visible share of a step with many
+    small variables (bench/README.md). The cache key already guarantees that
+    signature (same dtypes, same shapes), so the flat call that
+    `concrete(*grads)` ends in is used directly, with the captured variables'
+    handles fetched once.  It is TF's
     private API (keras3r.compat): used only where it has the expected
     parameters, else the public call.
     """
@@ -264,8 +263,9 @@ def _caller(concrete: Any) -> Callable[[list[Any]], Any]:
 
 def _signature(tensors: list[Any]) -> tuple[Any, ...]:
     """Dtypes and shapes of the gradients: what a trace is specialised to."""
-    # EagerTensor's C-level shape: 4x cheaper than building a TensorShape per
-    # gradient, which matters with a hundred variables and small steps.
+    # EagerTensor's C-level shape, cheaper than building a TensorShape per
+    # gradient (bench/README.md), which matters with a hundred variables and
+    # small steps.
     return compat.tf_shapes(tensors)
 
 
@@ -276,11 +276,11 @@ def _xla_update(optimizer: Any, state: CompiledApply, variables: list[Any]) -> A
     """
     import tensorflow as tf
 
-    inner = state.inner
+    previous_apply = state.previous_apply
 
     def update(*traced_grads: Any) -> None:
         state.traces += 1
-        inner(optimizer, list(traced_grads), variables)
+        previous_apply(optimizer, list(traced_grads), variables)
 
     return tf.function(update, jit_compile=True)
 
@@ -294,7 +294,7 @@ def _compile(
 ) -> _Entry:
     """Trace Keras's `apply` for these variables and gradient signatures, XLA-compiled.
 
-    With a structure key, the trace is made shareable (`_SharedTrace`): its
+    With a sharing key, the trace is made shareable (`_SharedTrace`): its
     closure is emptied once traced, so that the shared cache does not keep
     this optimizer, and it is shared if every captured input is a variable
     with a role.  Otherwise it stays this optimizer's own, closure and all.
@@ -306,7 +306,7 @@ def _compile(
     def update(*traced_grads: Any) -> None:
         opt, own_state, own_variables = holder
         own_state.traces += 1
-        own_state.inner(opt, list(traced_grads), own_variables)
+        own_state.previous_apply(opt, list(traced_grads), own_variables)
 
     function = tf.function(update, jit_compile=True)
     specs = [tf.TensorSpec(g.shape, g.dtype) for g in grads]
@@ -342,12 +342,11 @@ def _apply(
     import tensorflow as tf
 
     in_graph = _graph_compilable_call(self)
-    state, keras_path, grads, variables = opening(
-        self, grads, trainable_variables, in_graph or _compilable_call(self)
-    )
+    call = set_up_call(self, grads, trainable_variables, in_graph or _compilable_call(self))
+    state, keras_path, variables = call.state, call.keras_path, call.variables
     if variables is None or (in_graph and not _worth_nesting(variables)):
         return keras_path()
-    tensors = _dense_tensors(grads)
+    tensors = _dense_tensors(call.grads)
     if tensors is None:
         return keras_path()
 
@@ -370,7 +369,7 @@ def _apply(
     key = (tuple(map(id, variables)), signature, settings)
     entry = state.entries.get(key)
     if entry is None:
-        shared_key = structure(self, settings, variables, signature)
+        shared_key = sharing_key(self, settings, variables, signature)
         shared = None if shared_key is None else shared_get(shared_key)
         if not isinstance(shared, _SharedTrace) and wait_before_compiling(state):
             return keras_path()
@@ -387,7 +386,7 @@ def _apply(
                 shared_drop(entry.shared)
             return state.keras_path_instead(key, keras_path, error)
         state.remember(key, entry)
-    elif entry is _KERAS_PATH:
+    elif entry is KERAS_PATH_ENTRY:
         return keras_path()
     else:
         entry.call(tensors)

@@ -34,8 +34,7 @@ from harness import (
     stock_twin,
     variables,
 )
-from keras3r.adapt import jax as jax_adapter
-from keras3r.adapt import keras3r_additions
+from keras3r.adapt import jax_donation, keras3r_additions
 from keras3r.adapt.eager_apply import stats
 
 SHAPES = [(64, 8), (8,), (5, 3)]
@@ -224,7 +223,7 @@ def _holders(n: int = 3) -> list[Holder]:
 
 
 def _verdict(holders: list[Holder]) -> bool:
-    return jax_adapter._donatable_groups([[h.value for h in holders]])[0]
+    return jax_donation.donatable_groups([[h.value for h in holders]])[0]
 
 
 def test_arrays_held_by_their_holder_alone_may_be_donated() -> None:
