@@ -85,3 +85,54 @@ def test_only_the_adapter_binds_methods_on_an_optimizer() -> None:
             if isinstance(called, ast.Attribute) and called.attr == "MethodType":
                 binders.add(name)
     assert binders == {"keras3r.adapt.instance"}
+
+
+def _names_bound(path: Path) -> set[str]:
+    """The names a module binds at its top level (imports, functions, classes, assignments)."""
+    bound: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound.update(t.id for t in targets if isinstance(t, ast.Name))
+    return bound
+
+
+def _shadowed_submodules(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Per package, the submodules whose name its __init__ binds to something else."""
+    shadowed: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        if path.name != "__init__.py":
+            continue
+        submodules = {m.rpartition(".")[2] for m in modules if m.rpartition(".")[0] == name}
+        # `from keras3r.adapt import jax` would bind the submodule itself: only
+        # a name imported from elsewhere, or defined here, hides one.
+        own = {
+            alias.asname or alias.name
+            for node in ast.parse(path.read_text()).body
+            if isinstance(node, ast.ImportFrom) and node.module == name
+            for alias in node.names
+        }
+        clash = (_names_bound(path) - own) & submodules
+        if clash:
+            shadowed[name] = clash
+    return shadowed
+
+
+def test_shadow_finder_finds_a_function_named_like_its_module(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from pkg.attach import attach\n")
+    (package / "attach.py").write_text("def attach(): pass\n")
+    modules = {"pkg": package / "__init__.py", "pkg.attach": package / "attach.py"}
+    assert _shadowed_submodules(modules) == {"pkg": {"attach"}}
+
+
+def test_no_package_hides_a_submodule_behind_another_name() -> None:
+    # `keras3r.adapt.attach` must be one thing: were it both a function (bound
+    # by the package's __init__) and a module, `import keras3r.adapt.attach`
+    # and `from keras3r.adapt import attach` would give different objects.
+    assert _shadowed_submodules(_modules()) == {}

@@ -24,7 +24,7 @@ STATE_KEY = "_keras3r"
 class AdapterState:
     """Everything keras3r keeps on one optimizer instance.
 
-    `attached` names the behaviours attached (keras3r.adapt.attach.BEHAVIOURS),
+    `attached` names the behaviours attached (keras3r.adapt.behaviours.BEHAVIOURS),
     in the order they were; the other fields belong to one behaviour each and
     stay None where it is not attached.
     """
