@@ -1,12 +1,14 @@
 """The shape of keras3r's Python package: no import cycles, one place that binds.
 
-Read from the source (every import, at module level or inside a function),
+Read from the source (every import that runs, at module level or inside a
+function; not those under `if TYPE_CHECKING:`, which never run),
 so that a cycle is caught before it bites at some import order.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "py" / "keras3r"
@@ -21,10 +23,33 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+
+
+def _type_checking_imports(path: Path) -> list[ast.ImportFrom]:
+    """The `from ... import ...` statements under `if TYPE_CHECKING:` at top level."""
+    return [
+        node
+        for block in ast.parse(path.read_text()).body
+        if _is_type_checking_block(block)
+        for node in ast.walk(block)
+        if isinstance(node, ast.ImportFrom)
+    ]
+
+
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
-    """The keras3r modules that `path` imports (a `from package import module` counts)."""
+    """The keras3r modules that `path` imports when it runs (a `from package import module` counts).
+
+    Imports under `if TYPE_CHECKING:` never run, so they cannot close a cycle.
+    """
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for block in tree.body:
+        if _is_type_checking_block(block):
+            tree.body.remove(block)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -136,3 +161,14 @@ def test_no_package_hides_a_submodule_behind_another_name() -> None:
     # by the package's __init__) and a module, `import keras3r.adapt.attach`
     # and `from keras3r.adapt import attach` would give different objects.
     assert _shadowed_submodules(_modules()) == {}
+
+
+def test_names_imported_for_annotations_exist() -> None:
+    # An import under TYPE_CHECKING never runs, so nothing else would notice
+    # when the name it imports moves to another module.
+    for name, path in _modules().items():
+        for node in _type_checking_imports(path):
+            module = importlib.import_module(node.module or "")
+            wanted = [alias.name for alias in node.names if alias.name != "*"]
+            missing = [n for n in wanted if not hasattr(module, n)]
+            assert not missing, f"{name} imports {missing} from {node.module} for annotations"
