@@ -62,10 +62,11 @@ Keras calls its decay before the update; keras3r holds the decay back until
 the update, and applies it as Keras would wherever the fused step is not
 taken.
 
-What a step needs (each variable's stored tensor, its slots, the grouping
-by device and dtype) is worked out once per list of variables and cached;
-the cached tensors are checked by identity on every step, so a variable
-whose tensor Keras replaced makes a new plan.
+Which kernels an optimizer gets is read from a table keyed by Keras's public
+classes (`_kernels_by_class()`). What a step needs (each variable's stored
+tensor, its slots, the grouping by device and dtype) is worked out once per
+list of variables and cached; the cached tensors are checked by identity on
+every step, so a variable whose tensor Keras replaced is grouped anew.
 
 The class stays the Keras class and `get_config()` stays Keras's: the new
 method is bound on the instance (keras3r.adapt.instance), so a saved file
@@ -74,6 +75,7 @@ is a plain Keras optimizer.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -83,8 +85,9 @@ from typing import Any
 from keras3r import compat
 from keras3r.adapt.instance import bind, method_in_force, new_state, state_of
 
-# Plans kept per optimizer (one per list of variables), oldest dropped first.
-_MAX_PLANS = 8
+# Groupings and decay choices kept per optimizer (one per list of variables),
+# oldest dropped first.
+_MAX_CACHED = 8
 
 # Dtypes whose fused arithmetic matches Keras's to rounding (float16 and
 # bfloat16 would be computed in float32 by the kernels, not as Keras does).
@@ -95,43 +98,58 @@ _INFINITE_STEPS: dict[Any, Any] = {}
 
 
 @dataclass
-class _Group:
-    """Variables of one device and dtype: one kernel call."""
+class _DeviceDtypeGroup:
+    """Variables of one device and dtype, with their slots: one kernel call."""
 
-    indices: list[int]
-    params: list[Any]
-    slots: dict[str, list[Any]]
+    indices: list[int]  # their positions in the list of variables
+    params: list[Any]  # their stored tensors
+    slots: dict[str, list[Any]]  # each slot's stored tensors, in the same order
     dtype: str
     device: Any
 
 
 @dataclass
-class _Plan:
-    """What one step over one list of variables needs, worked out once."""
+class _GroupedVariables:
+    """One list of variables' stored tensors and their groups, worked out once."""
 
     variables: list[Any]
-    params: list[Any]
-    groups: list[_Group]
-    whole: bool  # one group holding every variable in order
+    params: list[Any]  # the variables' stored tensors
+    groups: list[_DeviceDtypeGroup]
+    single_group: bool  # one group, holding every variable in order
+
+
+@dataclass(frozen=True)
+class _Kernels:
+    """How one Keras optimizer class's update runs on torch's kernels."""
+
+    # The optimizer's slot lists the update reads and writes; None where one is missing.
+    slot_lists: Callable[[Any], dict[str, Any] | None]
+    # The update of one group: (optimizer, group, its gradients, learning rate,
+    # ids of the stored tensors to decay first or None); False where it cannot run.
+    update_group: Callable[[Any, _DeviceDtypeGroup, list[Any], Any, set[int] | None], bool]
+    # Whether Keras's weight decay is held back until the update, which folds
+    # it into the kernel (its set of ids is None for the other classes).
+    folds_decay: bool
 
 
 @dataclass
 class FusedUpdate:
-    """One optimizer's fused update: its kind, Keras's own methods, counters and plans."""
+    """One optimizer's fused update: its kernels, Keras's own methods, counters, cache."""
 
-    kind: str
+    kernels: _Kernels
     keras_update: Callable[..., Any]
     keras_decay: Callable[..., Any] | None
     counts: dict[str, int] = field(default_factory=lambda: {"fused": 0, "keras": 0})
     # Variables whose weight decay Keras asked for in this step, held back to
     # be folded into the Adam kernel (or applied as Keras would before its path).
     pending_decay: list[Any] | None = None
-    plans: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+    # Groupings (_GroupedVariables) and decay choices, by the ids they depend on.
+    cached: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
 
-    def remember(self, key: tuple[Any, ...], plan: Any) -> None:
-        self.plans[key] = plan
-        while len(self.plans) > _MAX_PLANS:
-            self.plans.popitem(last=False)
+    def remember(self, key: tuple[Any, ...], value: Any) -> None:
+        self.cached[key] = value
+        while len(self.cached) > _MAX_CACHED:
+            self.cached.popitem(last=False)
 
 
 def _plain_number(value: Any) -> bool:
@@ -152,20 +170,28 @@ def _infinite_step(device: Any) -> Any:
     return step
 
 
-def _slot_lists(opt: Any, kind: str) -> dict[str, Any] | None:
-    """The optimizer's slot lists this update reads and writes; None where one is missing."""
-    if kind == "adam":
-        slots = {"m": compat.momentums(opt), "v": compat.velocities(opt)}
-        if opt.amsgrad:
-            slots["v_hat"] = compat.amsgrad_maxima(opt)
-    elif kind == "sgd":
-        slots = {"momentum": opt.momentums} if opt.momentum != 0 else {}
-    else:
-        slots = {"sum": compat.adagrad_accumulators(opt)}
+def _all_present(slots: dict[str, Any]) -> dict[str, Any] | None:
     return None if any(s is None for s in slots.values()) else slots
 
 
-def _make_plan(opt: Any, variables: list[Any], slot_lists: dict[str, Any]) -> _Plan | None:
+def _adam_slots(opt: Any) -> dict[str, Any] | None:
+    slots = {"m": compat.momentums(opt), "v": compat.velocities(opt)}
+    if opt.amsgrad:
+        slots["v_hat"] = compat.amsgrad_maxima(opt)
+    return _all_present(slots)
+
+
+def _sgd_slots(opt: Any) -> dict[str, Any] | None:
+    return _all_present({"momentum": opt.momentums} if opt.momentum != 0 else {})
+
+
+def _adagrad_slots(opt: Any) -> dict[str, Any] | None:
+    return _all_present({"sum": compat.adagrad_accumulators(opt)})
+
+
+def _group_variables(
+    opt: Any, variables: list[Any], slot_lists: dict[str, Any]
+) -> _GroupedVariables | None:
     import torch
 
     params = compat.read_stored(variables)
@@ -178,7 +204,7 @@ def _make_plan(opt: Any, variables: list[Any], slot_lists: dict[str, Any]) -> _P
         if any(s is None for s in chosen):
             return None
         slots[name] = compat.read_stored(chosen)
-    groups: dict[tuple[Any, Any], _Group] = {}
+    groups: dict[tuple[Any, Any], _DeviceDtypeGroup] = {}
     for i, param in enumerate(params):
         if not isinstance(param, torch.Tensor) or _dtype_name(param) not in _DTYPES:
             return None
@@ -186,29 +212,31 @@ def _make_plan(opt: Any, variables: list[Any], slot_lists: dict[str, Any]) -> _P
             return None
         group = groups.get((param.device, param.dtype))
         if group is None:
-            group = _Group([], [], {n: [] for n in slots}, _dtype_name(param), param.device)
+            group = _DeviceDtypeGroup(
+                [], [], {n: [] for n in slots}, _dtype_name(param), param.device
+            )
             groups[(param.device, param.dtype)] = group
         group.indices.append(i)
         group.params.append(param)
         for name, stored in slots.items():
             group.slots[name].append(stored[i])
-    return _Plan(list(variables), params, list(groups.values()), len(groups) == 1)
+    return _GroupedVariables(list(variables), params, list(groups.values()), len(groups) == 1)
 
 
-def _plan(opt: Any, state: FusedUpdate, variables: list[Any]) -> _Plan | None:
-    slot_lists = _slot_lists(opt, state.kind)
+def _cached_groups(opt: Any, state: FusedUpdate, variables: list[Any]) -> _GroupedVariables | None:
+    slot_lists = state.kernels.slot_lists(opt)
     if slot_lists is None:
         return None
     key = (tuple(map(id, variables)), tuple(id(s) for s in slot_lists.values()))
-    plan = state.plans.get(key)
-    if plan is not None and all(
-        a is b for a, b in zip(compat.read_stored(variables), plan.params)
+    grouped = state.cached.get(key)
+    if grouped is not None and all(
+        a is b for a, b in zip(compat.read_stored(variables), grouped.params)
     ):
-        return plan
-    plan = _make_plan(opt, variables, slot_lists)
-    if plan is not None:
-        state.remember(key, plan)
-    return plan
+        return grouped
+    grouped = _group_variables(opt, variables, slot_lists)
+    if grouped is not None:
+        state.remember(key, grouped)
+    return grouped
 
 
 def _grads_fit(grads: Sequence[Any], params: Sequence[Any]) -> bool:
@@ -251,7 +279,11 @@ def _multiply_decay(opt: Any, stored: list[Any]) -> None:
 
 
 def _adam(
-    opt: Any, group: _Group, grads: list[Any], learning_rate: Any, decayed: set[int] | None
+    opt: Any,
+    group: _DeviceDtypeGroup,
+    grads: list[Any],
+    learning_rate: Any,
+    decayed: set[int] | None,
 ) -> bool:
     """Adam/AdamW's update of one group; `decayed`: ids of the stored tensors to decay first."""
     from keras import ops
@@ -288,10 +320,10 @@ def _adam(
     for indices, run, weight_decay in parts:
         if not indices:
             continue
-        whole = len(indices) == len(grads)
+        every_index = len(indices) == len(grads)
         run(
             *(
-                xs if whole or not xs else [xs[i] for i in indices]
+                xs if every_index or not xs else [xs[i] for i in indices]
                 for xs in (group.params, grads, *slots)
             ),
             [_infinite_step(group.device)] * len(indices),
@@ -306,7 +338,13 @@ def _adam(
     return True
 
 
-def _sgd(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> bool:
+def _sgd(
+    opt: Any,
+    group: _DeviceDtypeGroup,
+    grads: list[Any],
+    learning_rate: Any,
+    _decayed: set[int] | None,
+) -> bool:
     kernel = compat.torch_fused_kernel("sgd")
     scale = compat.torch_foreach("mul")
     momentum = opt.momentum
@@ -333,7 +371,13 @@ def _sgd(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> bool:
 _ADAGRAD_OPS = ("addcmul_", "add", "sqrt_", "mul", "div_", "sub_")
 
 
-def _adagrad(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> bool:
+def _adagrad(
+    opt: Any,
+    group: _DeviceDtypeGroup,
+    grads: list[Any],
+    learning_rate: Any,
+    _decayed: set[int] | None,
+) -> bool:
     from keras import ops
 
     foreach = {name: compat.torch_foreach(name) for name in _ADAGRAD_OPS}
@@ -351,26 +395,33 @@ def _adagrad(opt: Any, group: _Group, grads: list[Any], learning_rate: Any) -> b
     return True
 
 
-# Adam and AdamW go through _adam, which also takes the held-back decay.
-_UPDATES: dict[str, Callable[[Any, _Group, list[Any], Any], bool]] = {
-    "sgd": _sgd,
-    "adagrad": _adagrad,
-}
+_ADAM = _Kernels(_adam_slots, _adam, folds_decay=True)
 
 
-def _kind(optimizer: Any) -> str | None:
-    """Which fused update fits: Keras's torch class for AdamW, Adam, SGD or Adagrad only."""
+@functools.cache
+def _kernels_by_class() -> dict[type, _Kernels]:
+    """The kernels of each Keras class that has them (read once: Keras loads lazily)."""
     import keras
 
-    bases = type(optimizer).__bases__
-    for public, kind in (
-        (keras.optimizers.AdamW, "adam"),
-        (keras.optimizers.Adam, "adam"),
-        (keras.optimizers.SGD, "sgd"),
-        (keras.optimizers.Adagrad, "adagrad"),
-    ):
-        if public in bases:
-            return kind
+    return {
+        keras.optimizers.AdamW: _ADAM,
+        keras.optimizers.Adam: _ADAM,
+        keras.optimizers.SGD: _Kernels(_sgd_slots, _sgd, folds_decay=False),
+        keras.optimizers.Adagrad: _Kernels(_adagrad_slots, _adagrad, folds_decay=False),
+    }
+
+
+def _kernels_for(optimizer: Any) -> _Kernels | None:
+    """The kernels of Keras's own torch class for AdamW, Adam, SGD or Adagrad; else None.
+
+    Keras's torch classes derive from the public class directly; a user's
+    subclass of one does not, and may have changed the update, so it keeps
+    Keras's path.
+    """
+    table = _kernels_by_class()
+    for base in type(optimizer).__bases__:
+        if base in table:
+            return table[base]
     return None
 
 
@@ -397,19 +448,16 @@ def _fused_step(
 
     if len(grads) != len(variables) or _keras_path_required():
         return False  # Keras's path raises its own error for mismatched lists
-    plan = _plan(opt, state, variables)
-    if plan is None or not _grads_fit(grads, plan.params):
+    grouped = _cached_groups(opt, state, variables)
+    if grouped is None or not _grads_fit(grads, grouped.params):
         return False
     decayed = None
     if pending_decay is not None:
         decayed = set(map(id, _decayed(opt, state, pending_decay)))
     with torch.no_grad():
-        for n, group in enumerate(plan.groups):
-            group_grads = grads if plan.whole else [grads[i] for i in group.indices]
-            if state.kind == "adam":
-                done = _adam(opt, group, group_grads, rate, decayed)
-            else:
-                done = _UPDATES[state.kind](opt, group, group_grads, rate)
+        for n, group in enumerate(grouped.groups):
+            group_grads = grads if grouped.single_group else [grads[i] for i in group.indices]
+            done = state.kernels.update_group(opt, group, group_grads, rate, decayed)
             if not done:
                 if n == 0:
                     return False
@@ -424,7 +472,7 @@ def _decayed(opt: Any, state: FusedUpdate, variables: list[Any]) -> list[Any]:
     """The stored tensors of the variables Keras's own rule decays, chosen once."""
     key = ("decay", tuple(map(id, variables)))
     stored = compat.read_stored(variables)
-    cached = state.plans.get(key)
+    cached = state.cached.get(key)
     if cached is not None and all(a is b for a, b in zip(stored, cached[0])):
         return cached[1]
     decayed = [s for v, s in zip(variables, stored) if compat.uses_weight_decay(opt, v)]
@@ -443,12 +491,12 @@ def attach(optimizer: Any) -> Any:
     adapter = new_state(optimizer)
     if adapter.fused_update is not None:
         return optimizer
-    kind = _kind(optimizer)
-    if kind is None or not callable(getattr(optimizer, compat.BACKEND_UPDATE_STEP, None)):
+    kernels = _kernels_for(optimizer)
+    if kernels is None or not callable(getattr(optimizer, compat.BACKEND_UPDATE_STEP, None)):
         return optimizer
     has_decay = callable(getattr(optimizer, compat.APPLY_WEIGHT_DECAY, None))
     adapter.fused_update = FusedUpdate(
-        kind,
+        kernels,
         method_in_force(optimizer, compat.BACKEND_UPDATE_STEP),
         method_in_force(optimizer, compat.APPLY_WEIGHT_DECAY) if has_decay else None,
     )
@@ -480,9 +528,10 @@ def attach(optimizer: Any) -> Any:
             assert state.keras_decay is not None
             state.keras_decay(self, variables)
             return
-        if state.kind == "adam" and _plain_number(self.weight_decay) and self.weight_decay == 0:
+        folds = state.kernels.folds_decay
+        if folds and _plain_number(self.weight_decay) and self.weight_decay == 0:
             return  # Keras multiplies by exactly 1: nothing changes
-        if state.kind == "adam" and _plain_number(self.weight_decay):
+        if folds and _plain_number(self.weight_decay):
             # Held back until the update, which folds it into the kernel
             # (or applies it first where the step is not fused).
             state.pending_decay = list(variables)
