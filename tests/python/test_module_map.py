@@ -172,3 +172,24 @@ def test_names_imported_for_annotations_exist() -> None:
             wanted = [alias.name for alias in node.names if alias.name != "*"]
             missing = [n for n in wanted if not hasattr(module, n)]
             assert not missing, f"{name} imports {missing} from {node.module} for annotations"
+
+
+# Hand-written Python longer than this is listed, with the reason, in the
+# README's "Contributing" section.
+MAX_LINES = 400
+
+
+def test_long_python_files_are_listed_in_the_readme() -> None:
+    root = PACKAGE.parents[1]
+    readme = (root / "README.md").read_text()
+    listed = readme[readme.index("## Contributing"):]
+    folders = ("py", "tools", "tests", "bench", "examples")
+    long = [
+        path.relative_to(root).as_posix()
+        for folder in folders
+        for path in sorted((root / folder).rglob("*.py"))
+        if "__pycache__" not in path.parts and len(path.read_text().splitlines()) > MAX_LINES
+    ]
+    assert long, "no file is over the limit: the listing test would pass vacuously"
+    missing = [name for name in long if f"`{name}`" not in listed]
+    assert not missing, f"over {MAX_LINES} lines, not listed in README's Contributing: {missing}"
