@@ -212,17 +212,21 @@ test-r: setup
 	@KERAS3R_TEST_EVERY_BACKEND=true Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
 
 # R CMD check on the built tarball (`make tarball`), as CRAN would (no PDF
-# manual: no LaTeX here). The build runs the vignette's code with the .venv's
-# Python (RETICULATE_PYTHON above), and the check runs it again.
-# KERAS3R_SOURCE lets the installed package's tests compare its Python module
-# with py/keras3r.
+# manual: no LaTeX here), with every testthat file (NOT_CRAN: those CRAN would
+# skip too). The build knits the vignette with the .venv's Python
+# (RETICULATE_PYTHON above) and the check runs its code again; the check's
+# third pass, re-knitting what the build has just knitted from the same
+# files, is left out (--no-build-vignettes). KERAS3R_SOURCE lets the
+# installed package's tests compare its Python module with py/keras3r.
 check: tarball
 	@rm -rf $(BUILD)/check && mkdir -p $(BUILD)/check
 	@cd $(BUILD)/check && status=0; _R_CHECK_FORCE_SUGGESTS_=false KERAS3R_TEST_EVERY_BACKEND=true \
-	  KERAS3R_SOURCE=$(CURDIR) R CMD check --no-manual $(BUILD)/keras3r_*.tar.gz >check.log 2>&1 \
+	  NOT_CRAN=true KERAS3R_SOURCE=$(CURDIR) \
+	  R CMD check --no-manual --no-build-vignettes $(BUILD)/keras3r_*.tar.gz >check.log 2>&1 \
 	  || status=$$?; \
 	  tail -n 8 check.log; \
 	  if [ $$status -ne 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" check.log; then \
+	    tail -n 60 keras3r.Rcheck/tests/testthat.Rout.fail 2>/dev/null || true; \
 	    cat keras3r.Rcheck/00check.log; exit 1; fi
 
 # The R package's source tarball, its Python module included:
