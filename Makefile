@@ -42,8 +42,8 @@ PRUNE_INST_PY = find inst/python -name __pycache__ -prune -exec rm -rf {} +; \
 	  | LC_ALL=C comm -23 - <(printf '%s\n' $(INST_PY_MODULE)) | xargs -r rm -f; \
 	find inst/python -type d -empty -delete
 
-.PHONY: setup demo test test-python test-r test-install check lint generate tether docs bench clean \
-	inst-python tarball test-r-next test-keras-suite test-keras-suite-stock test-python-user
+.PHONY: setup demo test test-python test-r test-r-source test-install check lint generate tether \
+	docs bench clean inst-python tarball test-r-next test-keras-suite test-keras-suite-stock test-python-user
 
 setup: $(STAMPS)/apt $(STAMPS)/venv $(STAMPS)/rpkg
 
@@ -208,8 +208,18 @@ test-python-user: $(STAMPS)/venv $(STAMPS)/venv-user
 	@for backend in $(USER_SUITE_BACKENDS); do \
 	  $(PY_USER) tests/keras_suite/run.py $$backend || exit 1; done
 
+R_TEST_REPORTER := testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30)
 test-r: setup
-	@KERAS3R_TEST_EVERY_BACKEND=true Rscript -e 'testthat::test_local(".", reporter = testthat::ProgressReporter$$new(show_praise = FALSE, update_interval = 30), stop_on_failure = TRUE)'
+	@KERAS3R_TEST_EVERY_BACKEND=true Rscript -e 'testthat::test_local(".", reporter = $(R_TEST_REPORTER), stop_on_failure = TRUE)'
+
+# `make test` runs every testthat file once, in `check`, on the package
+# installed from the tarball (as R users have it). Here, on the source tree
+# (pkgload), only the files whose checks read something else there: the
+# Python module imported from py/ and compared with inst/python (loading), the
+# help from man/ (help). The other files run the same code either way.
+R_SOURCE_TREE_TESTS := ^(loading|help)$$
+test-r-source: setup
+	@KERAS3R_TEST_EVERY_BACKEND=true Rscript -e 'testthat::test_local(".", filter = "$(R_SOURCE_TREE_TESTS)", reporter = $(R_TEST_REPORTER), stop_on_failure = TRUE)'
 
 # R CMD check on the built tarball (`make tarball`), as CRAN would (no PDF
 # manual: no LaTeX here), with every testthat file (NOT_CRAN: those CRAN would
@@ -258,7 +268,8 @@ test-install: tarball
 test-r-next:
 	@tests/r-next/run.sh $(BUILD)/r-next
 
-test: setup lint test-python test-keras-suite test-python-user test-r check test-install test-r-next
+test: setup lint test-python test-keras-suite test-python-user test-r-source check test-install \
+	test-r-next
 
 bench: setup
 	@$(PY) bench/bench_adamw.py
