@@ -8,7 +8,8 @@ which backend, and which seams of Keras's optimizer each one replaces.
 Modules: `behaviours` (the table, attach and detach), `instance` (the one state
 object per instance, binding), `eager_apply` (what every compiled eager
 apply() shares: state, the structure cache, the wait before compiling),
-`tensorflow`, `tensorflow_distribute`, `jax` and `torch` (one backend each),
+`tensorflow`, `tensorflow_distribute`, `jax` and `torch` (one backend each;
+`torch_kernels` holds torch's kernel calls),
 and `rate_guard`, `schedule_free_step`, `routing` and `muon_split` (every
 backend).
 """
