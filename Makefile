@@ -157,14 +157,15 @@ USER_PACKAGES := "numpy>=2" keras tensorflow-cpu "jax[cpu]" torch==2.13.0 pytest
 # private-API probes, the float64 reference maths on every backend, the
 # compiled updates on TensorFlow and JAX (buffer donation included), every
 # kind of gradient (NumPy arrays of several dtypes among them, where NumPy 2
-# promotes differently), and saving and loading. Left out for time: the
+# promotes differently), saving and loading, and the warning filters (which
+# hide NumPy 2's deprecation of Keras's __array__). Left out for time: the
 # property tests (thousands of hypothesis calls), two-device training, long
 # sessions' memory, shared compiled updates, torch's fused kernels and the
 # R-facing summaries; test_drift, test_docs and test_tether are about this
 # checkout's sources and Rd pages, not about the environment.
 USER_TESTS := test_build.py test_signatures.py test_compat.py test_reference_updates.py \
 	test_compiled_apply.py test_gradient_types.py test_state.py \
-	test_multi.py test_newest_optimizers.py test_schedule_free_weights.py \
+	test_multi.py test_newest_optimizers.py test_schedule_free_weights.py test_warnings.py \
 	test_packaging.py::test_keras3r_is_imported_from_where_this_environment_installed_it
 # On JAX and torch, a pytest process each (Keras picks its backend once per process).
 USER_TESTS_JAX := with_jax/test_compiled_apply.py with_jax/test_donation.py \
