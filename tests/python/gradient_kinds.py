@@ -5,13 +5,17 @@ keras3r's compiled eager update takes dense gradients; everything else
 variables) must reach Keras's own path and end exactly as stock Keras ends,
 whether that is an update or an error. `run(kind, optimizer)` drives both
 optimizers a few eager steps with one kind of gradient on the backend of
-this process; `assert_same_as_stock` and `assert_path` are the checks. The
+this process; `assert_same_as_stock` and `assert_path` are the checks.
+Keras warns of missing gradients: both optimizers' warnings are recorded
+(not shown) and must be the same. The
 test modules, one per backend (test_gradient_types.py, with_jax/ and
 with_torch/), say which path each kind must take there.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 from unittest import mock
@@ -123,8 +127,20 @@ def gradients(kind: str, step: int) -> list[Any]:
     return [sparse_matrix(sparse_kind, values[0])] + tensors[1:]
 
 
-def _drive(kind: str, opt: Any, targets: list[Any]) -> str | None:
-    """STEPS eager steps; the exception's type and first line if one was raised."""
+def _drive(kind: str, opt: Any, targets: list[Any]) -> tuple[str | None, list[str]]:
+    """STEPS eager steps: the exception's type and first line if one was raised, and the
+    warnings given, as "Category: message" with Keras's variable numbers left out."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        error = _steps(kind, opt, targets)
+    given = [
+        f"{w.category.__name__}: {re.sub(r'variable_[0-9]+', 'variable', str(w.message))}"
+        for w in caught
+    ]
+    return error, given
+
+
+def _steps(kind: str, opt: Any, targets: list[Any]) -> str | None:
 
     def apply(grads: list[Any]) -> None:
         opt.apply(grads, targets)
@@ -164,6 +180,8 @@ class Outcome:
 
     ours_error: str | None
     stock_error: str | None
+    ours_warnings: list[str]
+    stock_warnings: list[str]
     ours: list[np.ndarray]
     stock: list[np.ndarray]
     stats: dict[str, int]
@@ -174,11 +192,13 @@ def run(kind: str, optimizer: str) -> Outcome:
     ours = make_optimizer(optimizer)
     stock = stock_twin(ours)
     ours_vars, stock_vars = fresh_variables(SHAPES), fresh_variables(SHAPES)
-    ours_error = _drive(kind, ours, ours_vars)
-    stock_error = _drive(kind, stock, stock_vars)
+    ours_error, ours_warnings = _drive(kind, ours, ours_vars)
+    stock_error, stock_warnings = _drive(kind, stock, stock_vars)
     return Outcome(
         ours_error,
         stock_error,
+        ours_warnings,
+        stock_warnings,
         state(ours, ours_vars),
         state(stock, stock_vars),
         stats(ours),
@@ -187,13 +207,14 @@ def run(kind: str, optimizer: str) -> Outcome:
 
 
 def assert_same_as_stock(outcome: Outcome, exact: bool | None = None) -> None:
-    """The same error (type and first line) or none, and the same state.
+    """The same error (type and first line) or none, the same warnings, and the same state.
 
     Compiled eagerly, or nested as an XLA function in the user's tf.function,
     XLA fuses the element-wise ops: a few float32 ulps apart. Keras's own
     path, op for op: exactly stock's numbers. `exact` overrides that choice.
     """
     assert outcome.ours_error == outcome.stock_error
+    assert outcome.ours_warnings == outcome.stock_warnings
     assert not outcome.stock_patched, "the stock twin must be plain Keras"
     if exact is None:
         exact = outcome.stats["compiled_calls"] == 0 and outcome.stats["traces"] == 0

@@ -133,7 +133,7 @@ def test_adapt_optimizer_refuses_what_is_not_an_optimizer() -> None:
 @pytest.mark.parametrize("name", [*sorted(BUILDERS), "muon", "multi"])
 def test_what_keras3r_binds_is_what_its_table_declares(name: str) -> None:
     from keras3r.adapt import BEHAVIOURS, state_of
-    from keras3r.adapt.attach import DEEPCOPY_SEAM, behaviours_for
+    from keras3r.adapt.behaviours import DEEPCOPY_SEAM, behaviours_for
 
     extra = {
         "muon": lambda: keras3r.optimizer_muon(),

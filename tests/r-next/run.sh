@@ -12,6 +12,8 @@
 # session starts from a fresh HOME, so reticulate's uv cache and environments
 # are made anew (uv downloads TensorFlow each run). KERAS3R_NEXT_STEPS (words among install,
 # testthat, first-session, check; all by default) runs a part, for developers.
+# The testthat suite runs once: inside R CMD check, on the package installed
+# from the tarball, where check is a step; in a session of its own otherwise.
 set -euo pipefail
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,7 +104,7 @@ if wanted install; then
   r_session install-remotes install-remotes.R "$lib"
   step "remotes::install_local(<clone>, build = TRUE) and remotes::install_git(<clone>)"
 fi
-if wanted testthat; then
+if wanted testthat && ! wanted check; then
   r_session testthat testthat.R "$lib" RETICULATE_PYTHON=/opt/keras/bin/python NOT_CRAN=true
   step "testthat suite (RETICULATE_PYTHON = the NumPy 2 virtualenv)"
 fi
@@ -118,12 +120,22 @@ r_session first-session-reticulate-python first-session.R "$lib" RETICULATE_PYTH
 step "a new user's first session with RETICULATE_PYTHON"
 }
 wanted check || { echo "test-r-next: passed: $steps (transcripts in $out)"; exit 0; }
+# The check runs the testthat suite (as testthat.R does: NOT_CRAN, and the
+# clone to compare the shipped Python module with) unless testthat is left
+# out, and the vignette's code; R CMD build has just knitted the vignette from
+# the same files, so the check does not knit it a second time.
 status=0
+check_tests=$(wanted testthat || echo --no-tests)
 in_root sh -c "cd $work && R CMD build clone && RETICULATE_PYTHON=/opt/keras/bin/python \
-  _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual keras3r_*.tar.gz" >"$out/check.txt" 2>&1 || status=$?
+  NOT_CRAN=true KERAS3R_SOURCE=$work/clone _R_CHECK_FORCE_SUGGESTS_=false \
+  R CMD check --no-manual --no-build-vignettes $check_tests keras3r_*.tar.gz" >"$out/check.txt" 2>&1 \
+  || status=$?
+tests_out="$root$work/keras3r.Rcheck/tests"
+cat "$tests_out/testthat.Rout" "$tests_out/testthat.Rout.fail" >"$out/testthat.txt" 2>/dev/null || true
 tail -n 3 "$out/check.txt" | sed 's/^/test-r-next:   /'
 if [ "$status" -ne 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$out/check.txt"; then
+  tail -n 40 "$tests_out/testthat.Rout.fail" 2>/dev/null || true
   cat "$root$work/keras3r.Rcheck/00check.log" 2>/dev/null | tail -n 60; echo "test-r-next: R CMD check FAILED"; exit 1
 fi
-step "R CMD build <clone> and R CMD check of the tarball"
+step "R CMD build <clone> and R CMD check of the tarball (testthat suite included)"
 echo "test-r-next: passed (transcripts in $out)"

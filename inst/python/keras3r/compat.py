@@ -107,11 +107,11 @@ PRIVATE_APIS: dict[str, str] = {
         "gradients after weight decay; if missing, Keras's path on torch"
     ),
     "keras.optimizers.Adam._velocity_hats": (
-        "adapt.torch: AMSGrad's running maximum, one per variable; if missing, an "
+        "adapt.torch_kernels: AMSGrad's running maximum, one per variable; if missing, an "
         "AMSGrad optimizer keeps Keras's path on torch"
     ),
     "keras.optimizers.Adagrad._accumulators": (
-        "adapt.torch: Adagrad's sums of squares; if missing, Keras's path on torch"
+        "adapt.torch_kernels: Adagrad's sums of squares; if missing, Keras's path on torch"
     ),
     "keras.optimizers.Optimizer._apply_weight_decay": (
         "adapt.torch: Keras's decoupled weight decay on torch, done with the same op on "
@@ -122,20 +122,20 @@ PRIVATE_APIS: dict[str, str] = {
         "(raises), read only where _apply_weight_decay exists"
     ),
     "torch._fused_adam_": (
-        "adapt.torch: Adam and AdamW in one fused kernel, fed Keras's own step size "
+        "adapt.torch_kernels: Adam and AdamW in one fused kernel, fed Keras's own step size "
         "(an infinite step count turns off the kernel's bias correction); if missing, "
         "Keras's path"
     ),
     "torch._fused_adamw_": (
-        "adapt.torch: Adam and AdamW with Keras's weight decay folded in on the CPU "
+        "adapt.torch_kernels: Adam and AdamW with Keras's weight decay folded in on the CPU "
         "(the kernel's decay factor 1 - lr * wd made Keras's); if missing, Keras's "
         "multiply stays a pass of its own"
     ),
     "torch._fused_sgd_": (
-        "adapt.torch: SGD in one fused kernel; if missing, Keras's path"
+        "adapt.torch_kernels: SGD in one fused kernel; if missing, Keras's path"
     ),
     "torch._foreach_ in-place ops": (
-        "adapt.torch: Adagrad in place (addcmul_, add, sqrt_, addcdiv_); if one is "
+        "adapt.torch_kernels: Adagrad in place (addcmul_, add, sqrt_, addcdiv_); if one is "
         "missing, Keras's path"
     ),
 }

@@ -14,7 +14,12 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # For the annotations alone: both modules import this one.
+    from keras3r.adapt.eager_apply import CompiledApply
+    from keras3r.adapt.torch import FusedUpdate
 
 # The instance-dict key of an optimizer's AdapterState.
 STATE_KEY = "_keras3r"
@@ -24,16 +29,16 @@ STATE_KEY = "_keras3r"
 class AdapterState:
     """Everything keras3r keeps on one optimizer instance.
 
-    `attached` names the behaviours attached (keras3r.adapt.attach.BEHAVIOURS),
+    `attached` names the behaviours attached (keras3r.adapt.behaviours.BEHAVIOURS),
     in the order they were; the other fields belong to one behaviour each and
     stay None where it is not attached.
     """
 
     attached: list[str] = field(default_factory=list)
-    # keras3r.adapt.eager_apply.CompiledApply: the compiled eager apply().
-    compiled_apply: Any = None
-    # keras3r.adapt.torch.FusedUpdate: torch's fused update.
-    fused_update: Any = None
+    # The compiled eager apply() (TensorFlow, JAX).
+    compiled_apply: CompiledApply | None = None
+    # torch's fused update.
+    fused_update: FusedUpdate | None = None
     # Schedule-free AdamW's training weights, kept while its averaged weights
     # are in the model (keras3r.schedule_free); None otherwise.
     schedule_free_training_weights: list[Any] | None = None

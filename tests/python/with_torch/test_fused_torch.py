@@ -35,7 +35,12 @@ NAMES = ("kernel", "bias", "scalar", "cube")
 
 SCHEDULE = ("exponential", {"initial_learning_rate": 0.05, "decay_steps": 2, "decay_rate": 0.5})
 
-# (builder, Keras class, settings): every setting of the brief at least once.
+# (builder, Keras class, settings). Together they set, at least once, each
+# argument that reaches the fused update or the Keras code around it: the
+# learning rate (a number and a schedule), weight decay (and variables
+# excluded from it), beta_1, beta_2, epsilon, amsgrad, momentum, nesterov,
+# initial_accumulator_value, the three clippings, gradient accumulation, EMA,
+# the loss scale factor and the variables' dtype.
 CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "adam_w/defaults": ("optimizer_adam_w", "AdamW", {}),
     "adam_w/lr_wd": ("optimizer_adam_w", "AdamW", {"learning_rate": 0.02, "weight_decay": 0.1}),

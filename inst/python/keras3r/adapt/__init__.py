@@ -5,15 +5,16 @@
 (the way back to stock Keras); `BEHAVIOURS` declares what is attached, on
 which backend, and which seams of Keras's optimizer each one replaces.
 
-Modules: `attach` (the table, attach and detach), `instance` (the one state
+Modules: `behaviours` (the table, attach and detach), `instance` (the one state
 object per instance, binding), `eager_apply` (what every compiled eager
 apply() shares: state, the structure cache, the wait before compiling),
-`tensorflow`, `tensorflow_distribute`, `jax` and `torch` (one backend each),
+`tensorflow`, `tensorflow_distribute`, `jax` and `torch` (one backend each;
+`torch_kernels` holds torch's kernel calls),
 and `rate_guard`, `schedule_free_step`, `routing` and `muon_split` (every
 backend).
 """
 
-from keras3r.adapt.attach import BEHAVIOURS, Behaviour, adapt_optimizer, attach, plain
+from keras3r.adapt.behaviours import BEHAVIOURS, Behaviour, adapt_optimizer, attach, plain
 from keras3r.adapt.instance import AdapterState, keras3r_additions, state_of
 
 __all__ = [
