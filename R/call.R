@@ -28,7 +28,7 @@ keras3r_call <- function(fun, args, dots = list(), vectors = character(),
   result <- with_python_warnings(
     do.call(keras3r_py$for_r$call_for_r, c(list(fun), args, dots)), fun
   )
-  if (inherits(result, "keras3r.checks.Refusal")) {
+  if (inherits(result, "keras3r.refusals.Refusal")) {
     stop(refusal_condition(result, fun, given))
   }
   result

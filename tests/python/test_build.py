@@ -10,8 +10,8 @@ import pytest
 
 import keras3r
 from keras3r.build import keras_class
-from keras3r.checks import ArgumentError, ArgumentTypeError, Refusal
 from keras3r.for_r import call_for_r
+from keras3r.refusals import ArgumentError, ArgumentTypeError, Refusal
 from keras3r.spec import SPECS
 from required_values import REQUIRED_VALUES
 

@@ -48,15 +48,13 @@ from keras3r.checks import (
     Integer,
     LearningRate,
     OptimizerInstance,
-    OptimizerPatterns,
-    OptimizerRouting,
     PatternList,
     Real,
     RealList,
-    Refusal,
-    RoutableOptimizer,
     Text,
 )
+from keras3r.refusals import Refusal
+from keras3r.routing_checks import OptimizerPatterns, OptimizerRouting, RoutableOptimizer
 from keras3r.spec import SPECS, Arg, FunctionSpec, shared
 from keras3r.spec import optimizers as optimizer_specs
 from keras3r.spec import schedules as schedule_specs
@@ -68,7 +66,7 @@ INT64_MAX = 2**63 - 1
 
 # A function as optimizer_multi()'s map is valid and warned about at each
 # call (tested in test_multi.py); here it would only fill the summary.
-pytestmark = pytest.mark.filterwarnings("ignore::keras3r.checks.UnsavableOptimizerWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::keras3r.routing_checks.UnsavableOptimizerWarning")
 
 EXAMPLES_PER_FUNCTION = 300
 SETTINGS = settings(

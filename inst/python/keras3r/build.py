@@ -14,7 +14,7 @@ import inspect
 from typing import Any
 
 from keras3r.adapt import attach
-from keras3r.checks import ArgumentTypeError, Refusal, refuse
+from keras3r.refusals import ArgumentTypeError, Refusal, refuse
 from keras3r.spec import SPECS, FunctionSpec
 
 # Names that older Keras code (and keras 2 R code) still uses.

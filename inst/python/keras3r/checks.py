@@ -3,7 +3,9 @@
 Keras accepts many bad values without a word (a NaN learning rate, ``amsgrad="yes"``,
 ``gradient_accumulation_steps=2.5``) and fails much later, deep inside a training
 step.  Every argument of every keras3r function goes through one of these checks
-first, so a bad value is refused at the call, with the argument named.
+first, so a bad value is refused at the call, with the argument named.  The
+checks of what a multi optimizer routes variables by are in
+`keras3r.routing_checks`; the refusals they raise, in `keras3r.refusals`.
 
 Values arrive from Python or, through reticulate, from R: an R double is a Python
 ``float`` even where an integer is meant, and an R ``TRUE`` is a Python ``bool``.
@@ -15,9 +17,17 @@ import inspect
 import math
 import numbers
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from keras3r.refusals import (
+    ArgumentError,
+    ArgumentTypeError,
+    Refusal,
+    literal,
+    refuse,
+)
 
 # Keras computes in float32 (its default floatx) and counts steps in int64.  A
 # number beyond these limits is taken by Keras without a word and turns into inf
@@ -25,124 +35,6 @@ from typing import Any
 # ("out-of-range integer"), so the checks refuse it at the call.
 FLOAT32_MAX = 3.4028234663852886e38
 INT64_MAX = 2**63 - 1
-
-
-# The words a refusal may use that each language spells its own way.
-PYTHON_WORDS = {"true": "True", "false": "False", "null": "None"}
-R_WORDS = {"true": "TRUE", "false": "FALSE", "null": "NULL"}
-# How each language names element `index` (0-based; `number` is 1-based) of
-# the sequence argument `name`.
-PYTHON_ELEMENT = "{name}[{index}]"
-R_ELEMENT = "{name}[[{number}]]"
-# `{{` and `}}` stand for a literal brace: text the user wrote (a pattern, a
-# regular-expression error) is put into a template through _literal(), so
-# that a `{null}` inside it is never taken for a placeholder.
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(arg|value|true|false|null)\}")
-_BRACES = {"{{": "{", "}}": "}"}
-
-
-def _literal(text: str) -> str:
-    """`text` as it must stand in a refusal's template to be shown as it is."""
-    return text.replace("{", "{{").replace("}", "}}")
-_FIRST_NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_.]*)")
-
-
-class Refusal(Exception):
-    """A refused argument value, kept in a form that each language can spell.
-
-    `template` is the message with placeholders: `{arg}` (the argument, with
-    its element where one element is at fault), `{value}` (the refused value)
-    and `{true}`, `{false}`, `{null}`.  Python's message uses Python's
-    spelling (`True`, `None`, `'0.01'`, `[1.0, 2.0]`); `message_in_r()` renders
-    the same template with R's (`TRUE`, `NULL`, `boundaries[[2]]`), given the
-    value the R user actually passed as R writes it (`"0.01"`, `c(1, 2)`),
-    which only R can spell.  A message without placeholders is shown as it
-    is in both languages.
-    """
-
-    def __init__(
-        self,
-        template: str,
-        *,
-        arguments: tuple[str, ...] = (),
-        value: Any = None,
-        has_value: bool = False,
-        index: int | None = None,
-        function: str | None = None,
-    ) -> None:
-        self.template = template
-        if not arguments:
-            # A plain message names its argument first, in backticks.
-            found = _FIRST_NAME.search(template)
-            arguments = (found.group(1),) if found else ()
-        self.arguments = tuple(arguments)
-        self.value = value
-        self.has_value = has_value
-        self.index = index  # 0-based position in a sequence argument, or None
-        self.function = function
-        super().__init__(self.render(_describe, PYTHON_WORDS, PYTHON_ELEMENT))
-
-    @property
-    def argument(self) -> str | None:
-        """The argument at fault (the first one, where a rule names several)."""
-        return self.arguments[0] if self.arguments else None
-
-    def render(
-        self, spell: Callable[[Any], str], words: dict[str, str], element: str
-    ) -> str:
-        """The message: `element` formats `{arg}` when one element is at fault."""
-        name = self.argument or ""
-        if self.index is not None:
-            name = element.format(name=name, index=self.index, number=self.index + 1)
-        fills = dict(words, arg=name)
-        if self.has_value:
-            fills["value"] = spell(self.value)
-        body = _PLACEHOLDER.sub(
-            lambda m: _BRACES.get(m.group(0)) or fills.get(m.group(1), m.group(0)), self.template
-        )
-        return f"{self.function}(): {body}" if self.function else body
-
-    def message_in_r(self, value_in_r: str | None = None) -> str:
-        """The message in R's spelling; `value_in_r` is the refused value as R writes it."""
-        return self.render(lambda _value: value_in_r or "", R_WORDS, R_ELEMENT)
-
-    def _copy(self, **changes: Any) -> Refusal:
-        fields = {
-            "arguments": self.arguments,
-            "value": self.value,
-            "has_value": self.has_value,
-            "index": self.index,
-            "function": self.function,
-        }
-        return type(self)(self.template, **(fields | changes))
-
-    def for_function(self, function: str) -> Refusal:
-        """The same refusal, its message prefixed with `function()`."""
-        return self._copy(function=function)
-
-    def at_index(self, name: str, index: int) -> Refusal:
-        """The same refusal, about element `index` of the sequence `name`."""
-        return self._copy(arguments=(name,), index=index)
-
-
-class ArgumentError(Refusal, ValueError):
-    """A value that has the right type but is out of range or inconsistent."""
-
-
-class ArgumentTypeError(Refusal, TypeError):
-    """A value of a type that the argument never accepts."""
-
-
-def refuse(kind: type[Refusal], template: str, name: str, *value: Any) -> Refusal:
-    """A refusal of argument `name`; pass the refused value where `template` shows it."""
-    if value:
-        return kind(template, arguments=(name,), value=value[0], has_value=True)
-    return kind(template, arguments=(name,))
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _callable_without_arguments(value: Any) -> bool:
@@ -479,202 +371,7 @@ class PatternList(Check):
             re.compile(item)
         except re.error as error:
             template = (
-                f"`{{arg}}` is not a valid regular expression ({_literal(str(error))}): {{value}}."
+                f"`{{arg}}` is not a valid regular expression ({literal(str(error))}): {{value}}."
             )
             raise refuse(ArgumentError, template, name, item) from None
         return str(item)
-
-
-class UnsavableOptimizerWarning(UserWarning):
-    """An optimizer that trains but that a saved model cannot bring back."""
-
-
-def _quoted(pattern: str) -> str:
-    """A pattern in double quotes, as both R and Python write a string, for a template."""
-    import json
-
-    return _literal(json.dumps(pattern))
-
-
-def _routing_target(opt: Any, name: str, where: str | None) -> Any:
-    """An optimizer that MultiOptimizer may route variables to, or a refusal."""
-    from keras.optimizers import LossScaleOptimizer, MultiOptimizer, Optimizer
-
-    if not isinstance(opt, Optimizer):
-        if where is None:  # the argument itself: each language spells the value
-            raise refuse(
-                ArgumentTypeError,
-                "`{arg}` must be a Keras optimizer, such as optimizer_adam(), not {value}.",
-                name,
-                opt,
-            )
-        raise refuse(
-            ArgumentTypeError,
-            f"`{{arg}}`: {where} must be a Keras optimizer, such as optimizer_adam(), "
-            f"not {_literal(_describe(opt))}.",
-            name,
-        )
-    where = where or "the optimizer"
-    # Keras refuses these only once a variable reaches them (at the first
-    # training step); they are refused here, at the call.
-    if isinstance(opt, LossScaleOptimizer):
-        raise refuse(
-            ArgumentError,
-            f"`{{arg}}`: {where} is a loss-scale optimizer, which Keras cannot route "
-            "variables to; give the optimizer it wraps, and set `loss_scale_factor` "
-            "on optimizer_multi().",
-            name,
-        )
-    if isinstance(opt, MultiOptimizer):
-        raise refuse(
-            ArgumentError,
-            f"`{{arg}}`: {where} is itself a multi optimizer, which Keras cannot route "
-            "variables to; put its patterns in this map instead.",
-            name,
-        )
-    return opt
-
-
-@dataclass(frozen=True)
-class RoutableOptimizer(Check):
-    """A Keras optimizer that a MultiOptimizer can hand variables to."""
-
-    base_type = "keras.optimizers.Optimizer"
-
-    def coerce_present(self, value: Any, name: str) -> Any:
-        return _routing_target(value, name, None)
-
-
-@dataclass(frozen=True)
-class OptimizerPatterns(Check):
-    """Variable-path patterns, each naming the optimizer of the variables it matches.
-
-    A dict in Python, a named list in R (reticulate hands it over as a dict).
-    Keras compares each pattern with a variable's whole path (`re.fullmatch`)
-    at the first training step; a pattern that does not compile, or an
-    optimizer that Keras cannot route to, would fail only there.
-    """
-
-    base_type = "dict[str, keras.optimizers.Optimizer]"
-    r_mapping = True
-
-    def coerce_present(self, value: Any, name: str) -> Any:
-        from collections.abc import Mapping
-
-        if not isinstance(value, Mapping):
-            raise refuse(
-                ArgumentTypeError,
-                "`{arg}` must be a named list (a dict in Python) of optimizers, named "
-                "by the variable-path patterns they take, not {value}.",
-                name,
-                value,
-            )
-        patterns: dict[str, Any] = {}
-        for pattern, opt in value.items():
-            if not isinstance(pattern, str) or not pattern:
-                raise refuse(
-                    ArgumentTypeError,
-                    "`{arg}`: every element must be named by a pattern of variable "
-                    f"paths (a non-empty string), not {_literal(_describe(pattern))}.",
-                    name,
-                )
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise refuse(
-                    ArgumentError,
-                    f"`{{arg}}`: the pattern {_quoted(pattern)} is not a valid regular "
-                    f"expression ({_literal(str(error))}).",
-                    name,
-                ) from None
-            patterns[pattern] = _routing_target(
-                opt, name, f"the element for pattern {_quoted(pattern)}"
-            )
-        return patterns
-
-
-@dataclass(frozen=True)
-class OptimizerRouting(Check):
-    """What MultiOptimizer routes by: an OptimizerMap, or a function of a variable.
-
-    A function is accepted, but Keras cannot save it in a model file: the user
-    is told so here, when it is given, rather than when the model is saved or,
-    worse, loaded.
-    """
-
-    base_type = "keras.optimizers.OptimizerMap | Callable[[Any], keras.optimizers.Optimizer]"
-    r_function_of_one = True
-
-    def coerce_present(self, value: Any, name: str) -> Any:
-        import warnings
-        from collections.abc import Mapping
-
-        from keras.optimizers import Optimizer, OptimizerMap
-
-        if isinstance(value, OptimizerMap):
-            for pattern, opt in value.items():
-                _routing_target(opt, name, f"the optimizer for pattern {_quoted(pattern)}")
-            _routing_target(value.default_optimizer, name, "the default optimizer")
-            return value
-        if isinstance(value, Mapping):
-            raise refuse(
-                ArgumentTypeError,
-                "`{arg}` must be made by optimizer_map(default_optimizer, optimizer_map), "
-                "which also names the optimizer for the variables that no pattern matches; "
-                "not a bare list of patterns.",
-                name,
-            )
-        # Keras's own callables (a schedule, a layer) are never a routing function.
-        keras_object = type(value).__module__.startswith("keras")
-        if callable(value) and not isinstance(value, (type, Optimizer)) and not keras_object:
-            if _takes_one_argument(value) is False:
-                raise refuse(
-                    ArgumentTypeError,
-                    "`{arg}` must be a function of one argument (a variable) that returns "
-                    "its optimizer, not {value}.",
-                    name,
-                    value,
-                )
-            warnings.warn(
-                f"`{name}` is a function: it routes variables for training, but a model "
-                "compiled with this optimizer cannot be saved and loaded again (Keras "
-                "cannot write a function into a model file). Use optimizer_map() with "
-                "patterns of variable paths for a model that you will save.",
-                UnsavableOptimizerWarning,
-                stacklevel=_stacklevel_outside_keras3r(),
-            )
-            return value
-        raise refuse(
-            ArgumentTypeError,
-            "`{arg}` must be made by optimizer_map(), or be a function of a variable "
-            "that returns its optimizer, not {value}.",
-            name,
-            value,
-        )
-
-
-def _takes_one_argument(value: Any) -> bool | None:
-    """False for a callable that surely cannot be called with one argument."""
-    try:
-        signature = inspect.signature(value)
-    except (TypeError, ValueError):
-        return None
-    try:
-        signature.bind(object())
-    except TypeError:
-        return False
-    return True
-
-
-def _stacklevel_outside_keras3r() -> int:
-    """The `stacklevel` that points a warning at the first caller outside keras3r."""
-    import os
-
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = inspect.currentframe(), 0
-    try:
-        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-            frame, level = frame.f_back, level + 1
-        return level  # counted from the caller of this function, as warn() counts
-    finally:
-        del frame

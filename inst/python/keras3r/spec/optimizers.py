@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from keras3r.checks import ArgumentError, Boolean, Integer, OptimizerInstance, Real
+from keras3r.checks import Boolean, Integer, OptimizerInstance, Real
+from keras3r.refusals import ArgumentError
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
 from keras3r.spec.spelling import python_call

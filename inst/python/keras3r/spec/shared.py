@@ -235,7 +235,7 @@ def only_one_clip(values: dict) -> None:
     Python error. This one names the function and only the arguments given,
     and reaches R as a keras3r_argument_error whose `argument` field lists them.
     """
-    from keras3r.checks import ArgumentError
+    from keras3r.refusals import ArgumentError
 
     given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if values.get(k) is not None]
     if len(given) > 1:
@@ -248,7 +248,7 @@ def only_one_clip(values: dict) -> None:
 
 def ema_needs_momentum(values: dict) -> None:
     """Keras reads ema_momentum only with use_ema on, and then fails on None."""
-    from keras3r.checks import ArgumentError
+    from keras3r.refusals import ArgumentError
 
     if values.get("use_ema") and values.get("ema_momentum", 0.0) is None:
         raise ArgumentError(
