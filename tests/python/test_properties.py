@@ -111,6 +111,10 @@ def ok(expected: Any) -> Verdict:
 
 def _exact_number(value: Any) -> int | float | Fraction | None:
     """The exact numeric value of a real-number scalar, None for anything else."""
+    if isinstance(value, np.ndarray):
+        # A 0-d array stands for the number it holds, as Keras takes it.
+        is_real = value.ndim == 0 and value.dtype.kind in "iuf"
+        return _exact_number(value[()]) if is_real else None
     if isinstance(value, (bool, np.bool_)):
         return None
     if isinstance(value, (int, np.integer)):
@@ -154,6 +158,9 @@ def real_list_verdict(check: RealList, value: Any) -> Verdict:
     if check.increasing and any(b <= a for a, b in zip(numbers, numbers[1:])):
         return BAD
     if isinstance(value, (list, tuple)):
+        if any(isinstance(item, np.ndarray) for item in value):
+            # A 0-d array among them becomes the number it holds.
+            return ok([x.item() if isinstance(x, np.ndarray) else x for x in value])
         return ok(value)  # checked, then passed on as given: Keras stores what it gets
     return ok([item.item() if hasattr(item, "item") else item for item in value])
 
@@ -329,7 +336,8 @@ JUNK = st.one_of(
     st.complex_numbers(max_magnitude=10, allow_nan=False),
     st.binary(max_size=3),
     st.sampled_from(
-        [np.array(1.0), np.array([1.0, 2.0]), Decimal("0.5"), object(), {1.0, 2.0}, b"1"]
+        [np.array(1.0), np.array(0.5), np.array(5), np.array(np.nan), np.array([1.0, 2.0])]
+        + [np.array(True), Decimal("0.5"), object(), {1.0, 2.0}, b"1"]
     ),
 )
 

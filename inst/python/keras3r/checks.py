@@ -73,12 +73,81 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool) or type(value).__name__ == "bool_"
 
 
+# The packages whose tensors and arrays stand for a number where Keras takes
+# one: Keras itself (its variables), NumPy, and each backend's tensor type,
+# whichever backend runs (a TensorFlow constant trains on JAX too).
+_TENSOR_PACKAGES = frozenset({"numpy", "keras", "tensorflow", "jax", "jaxlib", "torch"})
+
+
+def _array_value(value: Any) -> Any:
+    """The NumPy array of a tensor, Keras variable or NumPy array; None for anything else."""
+    if not hasattr(value, "shape") or type(value).__module__.partition(".")[0] not in (
+        _TENSOR_PACKAGES
+    ):
+        return None
+    import numpy as np
+
+    try:
+        if type(value).__module__.partition(".")[0] == "keras":
+            value = value.value  # a Keras variable holds its backend's tensor
+        if type(value).__module__.partition(".")[0] == "torch":
+            value = value.detach().cpu()  # NumPy reads no tensor that tracks gradients
+        return np.asarray(value)
+    except Exception:  # a symbolic tensor, being traced, has no value to read
+        return None
+
+
+def _is_keras_variable(value: Any) -> bool:
+    if isinstance(value, numbers.Number):
+        return False
+    import keras
+
+    return isinstance(value, keras.Variable)
+
+
+def _is_tensor(value: Any) -> bool:
+    """True for a tensor, Keras variable or NumPy array (not a NumPy scalar)."""
+    return not isinstance(value, numbers.Number) and _array_value(value) is not None
+
+
+def _python_number(value: Any) -> Any:
+    """The Python int or float that a checked scalar of any kind holds."""
+    array = _array_value(value)
+    return (array[()] if array is not None else value).item()
+
+
+def _scalar(value: Any, name: str, what: str) -> Any:
+    """`value`, or the one number that a tensor, variable or 0-d array holds.
+
+    Keras takes these wherever it takes a number (its docs say "a float value
+    or a constant float tensor"), so each is checked by the number it holds.
+    """
+    if isinstance(value, numbers.Number) or _is_bool(value):
+        return value
+    array = _array_value(value)
+    if array is None:
+        return value
+    if array.ndim != 0:
+        template = f"`{{arg}}` must be {what}, not {{value}}, which holds {array.size} values."
+        if array.size == 1:
+            template = (
+                f"`{{arg}}` must be {what}, not {{value}}, which has shape "
+                f"{tuple(array.shape)}; give a scalar."
+            )
+        raise refuse(ArgumentTypeError, template, name, value)
+    if array.dtype.kind not in "iuf":
+        # Booleans, complex numbers and strings are refused as their scalars are.
+        raise refuse(ArgumentTypeError, f"`{{arg}}` must be {what}, not {{value}}.", name, value)
+    return array[()]  # a NumPy scalar, which the number rules below read
+
+
 def _as_real(value: Any, name: str, what: str) -> float:
     """A real number from any numeric scalar (not a bool, not a string)."""
-    if _is_bool(value) or not isinstance(value, numbers.Real):
+    number = _scalar(value, name, what)
+    if _is_bool(number) or not isinstance(number, numbers.Real):
         raise refuse(ArgumentTypeError, f"`{{arg}}` must be {what}, not {{value}}.", name, value)
     try:
-        return float(value)
+        return float(number)
     except OverflowError:
         # A Python int (or Fraction) beyond the range of a double, such as
         # 10**400: float() raises OverflowError, which names no argument.
@@ -129,22 +198,28 @@ class Real(Check):
 
     base_type = "float"
 
-    def range_text(self) -> str:
+    def range_text(self, finite: bool = False) -> str:
+        """The rule in words; `finite` says so where a bound alone would not."""
+        number = "a finite number" if finite else "a number"
         if self.low == -math.inf and self.high == math.inf:
             return "a finite number"
         if self.high == math.inf:
-            return f"a number {'>' if self.low_open else '>='} {self.low:g}"
+            return f"{number} {'>' if self.low_open else '>='} {self.low:g}"
         if self.low == -math.inf:
-            return f"a number {'<' if self.high_open else '<='} {self.high:g}"
+            return f"{number} {'<' if self.high_open else '<='} {self.high:g}"
         left = "(" if self.low_open else "["
         right = ")" if self.high_open else "]"
-        return f"a number in {left}{self.low:g}, {self.high:g}{right}"
+        return f"{number} in {left}{self.low:g}, {self.high:g}{right}"
 
     def coerce_present(self, value: Any, name: str) -> Any:
         number = _as_real(value, name, self.range_text())
         below = number <= self.low if self.low_open else number < self.low
         above = number >= self.high if self.high_open else number > self.high
-        if math.isnan(number) or math.isinf(number) or below or above:
+        if not math.isfinite(number):
+            # Inf is >= 0: the words of the range alone would not say what is wrong.
+            template = f"`{{arg}}` must be {self.range_text(finite=True)}, not {{value}}."
+            raise refuse(ArgumentError, template, name, value)
+        if below or above:
             raise refuse(
                 ArgumentError, f"`{{arg}}` must be {self.range_text()}, not {{value}}.", name, value
             )
@@ -156,12 +231,21 @@ class Real(Check):
                 name,
                 value,
             )
-        return number
+        # A Keras variable goes on as given: Keras reads it at every step, so
+        # assigning to it changes the optimizer, as in stock Keras.  A constant
+        # tensor or array goes on as the number it holds, which is the same to
+        # the update on every backend (torch's kernels take no NumPy array, nor
+        # another backend's tensor) and which a saved config can hold.
+        return value if _is_keras_variable(value) else number
 
 
 @dataclass(frozen=True)
 class Integer(Check):
-    """A whole number >= low.  R sends `5` as 5.0: whole doubles become ints."""
+    """A whole number >= low.  R sends `5` as 5.0: whole doubles become ints.
+
+    A tensor or 0-d array becomes the int it holds: Keras counts steps in
+    Python ints (`gradient_accumulation_steps`, `decay_steps` in configs).
+    """
 
     low: int = 0
 
@@ -169,9 +253,10 @@ class Integer(Check):
 
     def coerce_present(self, value: Any, name: str) -> Any:
         what = f"a whole number >= {self.low}"
-        if isinstance(value, numbers.Integral) and not _is_bool(value):
+        scalar = _scalar(value, name, what)
+        if isinstance(scalar, numbers.Integral) and not _is_bool(scalar):
             # Exact: through float, 2**53 + 1 would silently become 2**53.
-            number = int(value)
+            number = int(scalar)
         else:
             real = _as_real(value, name, what)
             if not math.isfinite(real) or real != int(real):
@@ -265,7 +350,11 @@ class LearningRate(Check):
             # the optimizer built from it.
             return value
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"
-        return Real(low=0.0).coerce_present(_as_real(value, name, what), name)
+        _as_real(value, name, what)  # the words for a value that is no number at all
+        # Keras keeps a rate in a variable of its own, made from a number; it
+        # refuses a Keras variable here, so a variable gives the number it holds.
+        rate = Real(low=0.0).coerce_present(value, name)
+        return _python_number(rate) if _is_keras_variable(rate) else rate
 
 
 @dataclass(frozen=True)
@@ -274,7 +363,8 @@ class RealList(Check):
 
     Each element is checked, but a list or tuple is passed on as given, as Keras
     stores it: `boundaries=[5, 10]` stays integers in the schedule and its config.
-    An array becomes a list of its elements as Python numbers of their kind.
+    An array becomes a list of its elements as Python numbers of their kind,
+    and so do tensors among the elements.
     """
 
     increasing: bool = False
@@ -305,7 +395,12 @@ class RealList(Check):
                 ArgumentError, "`{arg}` must be strictly increasing, not {value}.", name, items
             )
         if isinstance(value, (list, tuple)):
-            return value
+            if not any(map(_is_tensor, items)):
+                return value
+            # A tensor among the elements becomes the number it holds: Keras's
+            # schedules stack the elements into one tensor, which fails on a
+            # float64 array beside float32 numbers.
+            return [_python_number(item) if _is_tensor(item) else item for item in items]
         return [item.item() if hasattr(item, "item") else item for item in items]
 
 
