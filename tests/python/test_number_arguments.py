@@ -116,15 +116,17 @@ def test_whole_number_arguments_take_the_int_a_tensor_holds() -> None:
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (TENSOR([0.9, 0.8]), r"which holds 2 values"),
-        (np.array([0.9, 0.8]), r"which holds 2 values"),
-        (np.array([0.9]), r"which has shape \(1,\); give a scalar"),
-        (TENSOR(True), r"must be a number in \[0, 1\), not"),
-        (np.array("0.9"), r"must be a number in \[0, 1\), not"),
+        (TENSOR([0.9, 0.8]), r"([Tt]ensor|[Aa]rray)"),
+        (np.array([0.9, 0.8]), r"array\(\[0\.9, 0\.8\]\)"),
+        (np.array([0.9]), r"array\(\[0\.9\]\)"),
+        (np.array([[0.9]]), r"array\(\[\[0\.9\]\]\)"),
+        (TENSOR(True), r"True"),
+        (np.array("0.9"), r"array\('0\.9'"),
     ],
 )
 def test_more_than_a_scalar_is_refused_by_name(value: Any, text: str) -> None:
-    with pytest.raises(ArgumentTypeError, match=r"optimizer_adam_w\(\): `beta_1` .*" + text):
+    start = r"optimizer_adam_w\(\): `beta_1` must be a number in \[0, 1\), not .*"
+    with pytest.raises(ArgumentTypeError, match=start + text):
         optimizer_adam_w(beta_1=value)
 
 

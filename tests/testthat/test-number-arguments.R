@@ -33,7 +33,7 @@ test_that("a tensor of two values is refused, naming the argument", {
   expect_s3_class(error, "keras3r_argument_error")
   expect_identical(error$argument, "beta_1")
   expect_match(conditionMessage(error),
-               "optimizer_adam_w(): `beta_1` must be a number in [0, 1), not <EagerTensor>, which holds 2 values.",
+               "optimizer_adam_w(): `beta_1` must be a number in [0, 1), not <EagerTensor>.",
                fixed = TRUE)
 })
 

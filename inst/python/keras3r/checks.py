@@ -127,16 +127,10 @@ def _scalar(value: Any, name: str, what: str) -> Any:
     array = _array_value(value)
     if array is None:
         return value
-    if array.ndim != 0:
-        template = f"`{{arg}}` must be {what}, not {{value}}, which holds {array.size} values."
-        if array.size == 1:
-            template = (
-                f"`{{arg}}` must be {what}, not {{value}}, which has shape "
-                f"{tuple(array.shape)}; give a scalar."
-            )
-        raise refuse(ArgumentTypeError, template, name, value)
-    if array.dtype.kind not in "iuf":
-        # Booleans, complex numbers and strings are refused as their scalars are.
+    if array.ndim != 0 or array.dtype.kind not in "iuf":
+        # Several values, a shape other than a scalar's (an R matrix arrives
+        # as a 2-d array), booleans, complex numbers and strings: refused as
+        # before tensors were taken, in the same words.
         raise refuse(ArgumentTypeError, f"`{{arg}}` must be {what}, not {{value}}.", name, value)
     return array[()]  # a NumPy scalar, which the number rules below read
 
