@@ -5,7 +5,8 @@ Keras accepts many bad values without a word (a NaN learning rate, ``amsgrad="ye
 step.  Every argument of every keras3r function goes through one of these checks
 first, so a bad value is refused at the call, with the argument named.  The
 checks of what a multi optimizer routes variables by are in
-`keras3r.routing_checks`; the refusals they raise, in `keras3r.refusals`.
+`keras3r.routing_checks`; the refusals they raise, in `keras3r.refusals`; the
+reading of the number that a tensor or array holds, in `keras3r.scalars`.
 
 Values arrive from Python or, through reticulate, from R: an R double is a Python
 ``float`` even where an integer is meant, and an R ``TRUE`` is a Python ``bool``.
@@ -28,13 +29,16 @@ from keras3r.refusals import (
     literal,
     refuse,
 )
-
-# Keras computes in float32 (its default floatx) and counts steps in int64.  A
-# number beyond these limits is taken by Keras without a word and turns into inf
-# (a learning rate of 1e39 is stored as inf) or fails at the first training step
-# ("out-of-range integer"), so the checks refuse it at the call.
-FLOAT32_MAX = 3.4028234663852886e38
-INT64_MAX = 2**63 - 1
+from keras3r.scalars import (
+    FLOAT32_MAX,
+    INT64_MAX,
+    as_real,
+    is_bool,
+    is_keras_variable,
+    is_tensor,
+    python_number,
+    scalar,
+)
 
 
 def _callable_without_arguments(value: Any) -> bool:
@@ -66,88 +70,6 @@ def _keras_callable_kind(value: Any) -> str | None:
         if isinstance(value, cls):
             return kind
     return None
-
-
-def _is_bool(value: Any) -> bool:
-    # numpy.bool_ is not a subclass of bool, but R logicals can arrive as one.
-    return isinstance(value, bool) or type(value).__name__ == "bool_"
-
-
-# The packages whose tensors and arrays stand for a number where Keras takes
-# one: Keras itself (its variables), NumPy, and each backend's tensor type,
-# whichever backend runs (a TensorFlow constant trains on JAX too).
-_TENSOR_PACKAGES = frozenset({"numpy", "keras", "tensorflow", "jax", "jaxlib", "torch"})
-
-
-def _array_value(value: Any) -> Any:
-    """The NumPy array of a tensor, Keras variable or NumPy array; None for anything else."""
-    if not hasattr(value, "shape") or type(value).__module__.partition(".")[0] not in (
-        _TENSOR_PACKAGES
-    ):
-        return None
-    import numpy as np
-
-    try:
-        if type(value).__module__.partition(".")[0] == "keras":
-            value = value.value  # a Keras variable holds its backend's tensor
-        if type(value).__module__.partition(".")[0] == "torch":
-            value = value.detach().cpu()  # NumPy reads no tensor that tracks gradients
-        return np.asarray(value)
-    except Exception:  # a symbolic tensor, being traced, has no value to read
-        return None
-
-
-def _is_keras_variable(value: Any) -> bool:
-    if isinstance(value, numbers.Number):
-        return False
-    import keras
-
-    return isinstance(value, keras.Variable)
-
-
-def _is_tensor(value: Any) -> bool:
-    """True for a tensor, Keras variable or NumPy array (not a NumPy scalar)."""
-    return not isinstance(value, numbers.Number) and _array_value(value) is not None
-
-
-def _python_number(value: Any) -> Any:
-    """The Python int or float that a checked scalar of any kind holds."""
-    array = _array_value(value)
-    return (array[()] if array is not None else value).item()
-
-
-def _scalar(value: Any, name: str, what: str) -> Any:
-    """`value`, or the one number that a tensor, variable or 0-d array holds.
-
-    Keras takes these wherever it takes a number (its docs say "a float value
-    or a constant float tensor"), so each is checked by the number it holds.
-    """
-    if isinstance(value, numbers.Number) or _is_bool(value):
-        return value
-    array = _array_value(value)
-    if array is None:
-        return value
-    if array.ndim != 0 or array.dtype.kind not in "iuf":
-        # Several values, a shape other than a scalar's (an R matrix arrives
-        # as a 2-d array), booleans, complex numbers and strings: refused as
-        # before tensors were taken, in the same words.
-        raise refuse(ArgumentTypeError, f"`{{arg}}` must be {what}, not {{value}}.", name, value)
-    return array[()]  # a NumPy scalar, which the number rules below read
-
-
-def _as_real(value: Any, name: str, what: str) -> float:
-    """A real number from any numeric scalar (not a bool, not a string)."""
-    number = _scalar(value, name, what)
-    if _is_bool(number) or not isinstance(number, numbers.Real):
-        raise refuse(ArgumentTypeError, f"`{{arg}}` must be {what}, not {{value}}.", name, value)
-    try:
-        return float(number)
-    except OverflowError:
-        # A Python int (or Fraction) beyond the range of a double, such as
-        # 10**400: float() raises OverflowError, which names no argument.
-        raise refuse(
-            ArgumentError, f"`{{arg}}` must be {what}, not {{value}} (too large).", name, value
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -206,7 +128,7 @@ class Real(Check):
         return f"{number} in {left}{self.low:g}, {self.high:g}{right}"
 
     def coerce_present(self, value: Any, name: str) -> Any:
-        number = _as_real(value, name, self.range_text())
+        number = as_real(value, name, self.range_text())
         below = number <= self.low if self.low_open else number < self.low
         above = number >= self.high if self.high_open else number > self.high
         if not math.isfinite(number):
@@ -230,7 +152,7 @@ class Real(Check):
         # tensor or array goes on as the number it holds, which is the same to
         # the update on every backend (torch's kernels take no NumPy array, nor
         # another backend's tensor) and which a saved config can hold.
-        return value if _is_keras_variable(value) else number
+        return value if is_keras_variable(value) else number
 
 
 @dataclass(frozen=True)
@@ -247,12 +169,12 @@ class Integer(Check):
 
     def coerce_present(self, value: Any, name: str) -> Any:
         what = f"a whole number >= {self.low}"
-        scalar = _scalar(value, name, what)
-        if isinstance(scalar, numbers.Integral) and not _is_bool(scalar):
+        held = scalar(value, name, what)
+        if isinstance(held, numbers.Integral) and not is_bool(held):
             # Exact: through float, 2**53 + 1 would silently become 2**53.
-            number = int(scalar)
+            number = int(held)
         else:
-            real = _as_real(value, name, what)
+            real = as_real(value, name, what)
             if not math.isfinite(real) or real != int(real):
                 template = f"`{{arg}}` must be {what}, not {{value}}."
                 raise refuse(ArgumentError, template, name, value)
@@ -277,7 +199,7 @@ class Boolean(Check):
     base_type = "bool"
 
     def coerce_present(self, value: Any, name: str) -> Any:
-        if not _is_bool(value):
+        if not is_bool(value):
             raise refuse(
                 ArgumentTypeError, "`{arg}` must be {true} or {false}, not {value}.", name, value
             )
@@ -344,11 +266,11 @@ class LearningRate(Check):
             # the optimizer built from it.
             return value
         what = "a number >= 0, a LearningRateSchedule or a function of no arguments"
-        _as_real(value, name, what)  # the words for a value that is no number at all
+        as_real(value, name, what)  # the words for a value that is no number at all
         # Keras keeps a rate in a variable of its own, made from a number; it
         # refuses a Keras variable here, so a variable gives the number it holds.
         rate = Real(low=0.0).coerce_present(value, name)
-        return _python_number(rate) if _is_keras_variable(rate) else rate
+        return python_number(rate) if is_keras_variable(rate) else rate
 
 
 @dataclass(frozen=True)
@@ -389,12 +311,12 @@ class RealList(Check):
                 ArgumentError, "`{arg}` must be strictly increasing, not {value}.", name, items
             )
         if isinstance(value, (list, tuple)):
-            if not any(map(_is_tensor, items)):
+            if not any(map(is_tensor, items)):
                 return value
             # A tensor among the elements becomes the number it holds: Keras's
             # schedules stack the elements into one tensor, which fails on a
             # float64 array beside float32 numbers.
-            return [_python_number(item) if _is_tensor(item) else item for item in items]
+            return [python_number(item) if is_tensor(item) else item for item in items]
         return [item.item() if hasattr(item, "item") else item for item in items]
 
 
