@@ -56,7 +56,7 @@ from keras3r.checks import (
 from keras3r.refusals import Refusal
 from keras3r.routing_checks import OptimizerPatterns, OptimizerRouting, RoutableOptimizer
 from keras3r.spec import SPECS, Arg, FunctionSpec, shared
-from keras3r.spec import optimizers as optimizer_specs
+from keras3r.spec import loss_scale as loss_scale_spec
 from keras3r.spec import schedules as schedule_specs
 
 # Keras computes in float32 and counts steps in int64: a value beyond these
@@ -283,7 +283,7 @@ RULE_ORACLES: dict[Any, Callable[[dict[str, Any]], set[str]]] = {
     schedule_specs._one_more_value: _lengths_oracle,
     schedule_specs._warmup_needs_steps: _warmup_oracle,
     # The loss-scale wrapper's rule is modelled in rule_breakers() below.
-    optimizer_specs.inner_settings_only: lambda values: set(),
+    loss_scale_spec.inner_settings_only: lambda values: set(),
 }
 
 
