@@ -91,7 +91,16 @@ class Refusal(Exception):
 
     def message_in_r(self, value_in_r: str | None = None) -> str:
         """The message in R's spelling; `value_in_r` is the refused value as R writes it."""
-        return self.render(lambda _value: value_in_r or "", R_WORDS, R_ELEMENT)
+        return (value_in_r or "").join(self.message_in_r_parts())
+
+    def message_in_r_parts(self) -> list[str]:
+        """The message in R's spelling, cut where the refused value goes.
+
+        Only R can write the value as the user wrote it (`5L`, `c(1, 2)`), and
+        it joins the parts with it, so that it needs no second call into Python.
+        """
+        cut = "\x00"  # no template holds it: R strings cannot
+        return self.render(lambda _value: cut, R_WORDS, R_ELEMENT).split(cut)
 
     def _copy(self, **changes: Any) -> Refusal:
         fields = {
