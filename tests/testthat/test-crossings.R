@@ -4,12 +4,14 @@ skip_if_not(keras3r_available())
 # reticulate would mangle, and keras3r.for_r.build() checks, builds, and hands
 # back a refusal or keras3r's warnings in the same call. Counted here by a
 # profile hook in Python: every Python function that R calls starts a frame
-# with no Python caller. Not counted: inspect.getmro(), which reticulate calls
-# to name the classes of each object it hands to R (as often for a direct
-# call of Keras), and the garbage collector's callbacks.
+# with no Python caller. Not counted: functions of Python's `inspect` module,
+# which reticulate calls to look at what it hands over (getmro() to name an
+# object's classes, as often for a direct call of Keras; reticulate 1.41 also
+# reads a function's signature()), and the garbage collector's callbacks.
 crossing_counter <- function() {
   reticulate::py_run_string("
 import gc
+import inspect
 import sys
 
 
@@ -21,7 +23,9 @@ class _Crossings:
         if event != 'call' or frame.f_back is not None:
             return
         code = frame.f_code
-        if code.co_name == 'getmro' or code in {getattr(c, '__code__', None) for c in gc.callbacks}:
+        if code.co_filename == inspect.__file__:
+            return
+        if code in {getattr(c, '__code__', None) for c in gc.callbacks}:
             return
         self.calls.append(code.co_name)
 
