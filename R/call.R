@@ -3,19 +3,25 @@
 # reticulate converts some R values silently into wrong Python values: a logical
 # NA becomes True, NA_integer_ becomes -2147483648, and a length-2 vector becomes
 # a list where Keras expects a number. Those are refused here, in R, naming the
-# argument. Everything else (types, ranges, names) is checked once, in Python,
-# by the function that keras3r_call() hands the arguments to.
+# argument, and so are R values with no Python meaning (a factor, a formula, an
+# R function that needs arguments, which Python sees as f(*args, **kwargs)).
+# Everything else (types, ranges, names) is checked once, in Python, by the
+# function that keras3r_call() hands the arguments to.
 #
-# Every refusal, from either side, reaches the user as one kind of R condition,
-# of class "keras3r_argument_error" (see argument_error()), worded in R: TRUE,
-# NULL, "0.01", c(1, 2). Python returns its refusals instead of raising them
-# (keras3r.for_r.call_for_r), with the argument named; R spells the value the
-# user passed and Python's one renderer words the message in R's spelling
-# (Refusal.message_in_r). Errors that are not refusals, Keras's own among
-# them, propagate unchanged.
+# A call crosses into Python once: keras3r.for_r.build() builds the object, or
+# returns its refusal as data (the argument, the value, the message in R's
+# spelling cut where the value goes), with keras3r's own warnings. R turns a
+# refusal into one kind of R condition, of class "keras3r_argument_error" (see
+# argument_error()), with the value written as the user wrote it: TRUE, NULL,
+# "0.01", c(1, 2). Errors that are not refusals, Keras's own among them,
+# propagate unchanged.
 
+# `entry` is the function of keras3r.for_r that takes the call: "build" for
+# the family, "check_optimizer_arguments" for the base arguments of an
+# optimizer of the user's own (it returns them checked, as a named list).
 keras3r_call <- function(fun, args, dots = list(), vectors = character(),
-                         mappings = character(), functions_of_one = character()) {
+                         mappings = character(), functions_of_one = character(),
+                         entry = "build") {
   check_dots_named(dots, fun)
   given <- c(args, dots)
   for (name in names(args)) {
@@ -25,13 +31,21 @@ keras3r_call <- function(fun, args, dots = list(), vectors = character(),
     if (!is.null(value)) args[[name]] <- value
   }
   for (name in names(dots)) check_r_value(dots[[name]], name, fun, vector = FALSE)
-  result <- with_python_warnings(
-    do.call(keras3r_py$for_r$call_for_r, c(list(fun), args, dots)), fun
-  )
-  if (inherits(result, "keras3r.checks.Refusal")) {
-    stop(refusal_condition(result, fun, given))
+  outcome <- do.call(python_entry(entry), c(list(fun), args, dots))
+  signal_keras3r_warnings(outcome[[3L]], fun)
+  if (!is.null(outcome[[2L]])) stop(refusal_condition(outcome[[2L]], fun, given))
+  outcome[[1L]]
+}
+
+# A function of keras3r.for_r, looked up once per session: each `$` on a
+# Python module would be a call into Python of its own.
+python_entry <- function(name) {
+  entry <- .keras3r$entries[[name]]
+  if (is.null(entry)) {
+    entry <- python_module()$for_r[[name]]
+    .keras3r$entries[[name]] <- entry
   }
-  result
+  entry
 }
 
 #' Refused arguments: the `keras3r_argument_error` condition
@@ -75,8 +89,9 @@ argument_error <- function(message, fun, argument = NULL, value = NULL) {
   )
 }
 
-# A refusal returned by Python, worded in R. The value is the user's own where
-# R has it (`5L` stays 5L, a vector stays c(...)); Python's copy otherwise.
+# A refusal returned by Python (a list: see keras3r.for_r.build), worded in R.
+# The value is the user's own where R has it (`5L` stays 5L, a vector stays
+# c(...)); Python's copy otherwise.
 refusal_condition <- function(refusal, fun, given) {
   arguments <- as.character(unlist(refusal$arguments))
   name <- if (length(arguments)) arguments[[1]] else ""
@@ -94,7 +109,8 @@ refusal_condition <- function(refusal, fun, given) {
       }
     }
   }
-  message <- refusal$message_in_r(if (has_value) r_spelling(value) else NULL)
+  parts <- as.character(unlist(refusal$message_parts))
+  message <- paste(parts, collapse = if (has_value) r_spelling(value) else "")
   argument_error(message, fun,
                  argument = if (length(arguments)) arguments else NULL, value = value)
 }

@@ -26,6 +26,16 @@
 #' `ema_overwrite_frequency`, and `optimizer$iterations`, count weight updates:
 #' batches divided by `gradient_accumulation_steps`, rounded down.
 #'
+#' Wherever a number is asked for, a scalar tensor of any backend
+#' (`tf$constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar
+#' or a 0-d NumPy array is taken too, and checked as the number it holds; a
+#' tensor of more than one value is refused. A Keras variable given as `beta_1`,
+#' `beta_2`, `epsilon` or another setting stays live: Keras reads it at every
+#' step. A constant goes to Keras as its number, and so does a variable given as
+#' `learning_rate` (Keras keeps the rate in a variable of its own,
+#' `optimizer$learning_rate`, which may be assigned to). A function as `beta_1`
+#' or `beta_2` is refused: Keras 3 fails on it at the first step.
+#'
 #' @param learning_rate A float, a `LearningRateSchedule()` instance, or a
 #' callable that takes no arguments and returns the actual value to use. The
 #' learning rate. Defaults to `0.001`.

@@ -10,8 +10,10 @@ from keras3r import for_r  # noqa: F401  (what the R package calls)
 
 # Helpers beside the generated family (not in __all__, which lists exactly the
 # spec's functions): keras3r's behaviour on an optimizer that Keras made,
-# schedule-free AdamW's averaged weights, and the way back to stock Keras.
+# schedule-free AdamW's averaged weights, the way back to stock Keras, and the
+# checks of Keras's base optimizer arguments for optimizers of the user's own.
 from keras3r.adapt import adapt_optimizer, plain  # noqa: F401
+from keras3r.build import check_optimizer_arguments  # noqa: F401
 from keras3r.schedule_free import (  # noqa: F401
     callback_swap_schedule_free_weights,
     schedule_free_averaged_weights,

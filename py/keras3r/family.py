@@ -79,6 +79,16 @@ def optimizer_adadelta(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -211,6 +221,16 @@ def optimizer_adafactor(
     `optimizer.apply()` counts, whether or not it updates the weights.
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
 
     Args:
         learning_rate:
@@ -352,6 +372,16 @@ def optimizer_adagrad(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -484,6 +514,16 @@ def optimizer_adam(
     `optimizer.apply()` counts, whether or not it updates the weights.
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
 
     Args:
         learning_rate:
@@ -628,6 +668,16 @@ def optimizer_adamax(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -768,6 +818,16 @@ def optimizer_adam_w(
     `optimizer.apply()` counts, whether or not it updates the weights.
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
 
     Args:
         learning_rate:
@@ -918,6 +978,16 @@ def optimizer_ftrl(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -1060,6 +1130,16 @@ def optimizer_lamb(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -1194,6 +1274,16 @@ def optimizer_lion(
     `optimizer.apply()` counts, whether or not it updates the weights.
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
 
     Args:
         learning_rate:
@@ -1630,6 +1720,16 @@ def optimizer_muon(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -1809,6 +1909,16 @@ def optimizer_nadam(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -1943,6 +2053,16 @@ def optimizer_rmsprop(
     `optimizer.apply()` counts, whether or not it updates the weights.
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
 
     Args:
         learning_rate:
@@ -2098,6 +2218,16 @@ def optimizer_schedule_free_adam_w(
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
 
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
+
     Args:
         learning_rate:
             A float, a `LearningRateSchedule()` instance, or a callable that takes
@@ -2235,6 +2365,16 @@ def optimizer_sgd(
     `optimizer.apply()` counts, whether or not it updates the weights.
     `ema_overwrite_frequency`, and `optimizer.iterations`, count weight updates:
     batches divided by `gradient_accumulation_steps`, rounded down.
+
+    Wherever a number is asked for, a scalar tensor of any backend
+    (`tf.constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar or
+    a 0-d NumPy array is taken too, and checked as the number it holds; a tensor of
+    more than one value is refused. A Keras variable given as `beta_1`, `beta_2`,
+    `epsilon` or another setting stays live: Keras reads it at every step. A
+    constant goes to Keras as its number, and so does a variable given as
+    `learning_rate` (Keras keeps the rate in a variable of its own,
+    `optimizer.learning_rate`, which may be assigned to). A function as `beta_1` or
+    `beta_2` is refused: Keras 3 fails on it at the first step.
 
     Args:
         learning_rate:

@@ -22,7 +22,12 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 # Modules that hold for every backend; the others test TensorFlow's paths.
-EVERY_BACKEND = ("test_adapt.py", "test_reference_updates.py", "test_schedule_free_weights.py")
+EVERY_BACKEND = (
+    "test_adapt.py",
+    "test_number_arguments.py",
+    "test_reference_updates.py",
+    "test_schedule_free_weights.py",
+)
 BACKEND_FOLDERS = {HERE / "with_jax": "jax", HERE / "with_torch": "torch"}
 R_FOLDER = HERE / "with_r"
 

@@ -10,8 +10,8 @@ import pytest
 
 import keras3r
 from keras3r.build import keras_class
-from keras3r.checks import ArgumentError, ArgumentTypeError, Refusal
-from keras3r.for_r import call_for_r
+from keras3r.for_r import build
+from keras3r.refusals import ArgumentError, ArgumentTypeError, Refusal
 from keras3r.spec import SPECS
 from required_values import REQUIRED_VALUES
 
@@ -167,12 +167,29 @@ def test_refusals_carry_their_fields_and_speak_python() -> None:
         keras3r.optimizer_sgd(learning_rate=None)
 
 
-def test_call_for_r_returns_refusals_and_raises_the_rest() -> None:
-    refusal = call_for_r("optimizer_sgd", momentum=2.0)
-    assert isinstance(refusal, ArgumentError) and refusal.function == "optimizer_sgd"
-    assert isinstance(call_for_r("optimizer_sgd", momentum=0.5), keras.optimizers.SGD)
+def test_the_r_entry_returns_refusals_and_warnings_and_raises_the_rest() -> None:
+    built, refusal, warned = build("optimizer_sgd", momentum=0.5)
+    assert isinstance(built, keras.optimizers.SGD) and refusal is None and warned == []
+    built, refusal, warned = build("optimizer_sgd", momentum=True)
+    assert built is None and warned == []
+    assert refusal == {
+        "message_parts": ["optimizer_sgd(): `momentum` must be a number in [0, 1], not ", "."],
+        "arguments": ["momentum"],
+        "index": None,
+        "has_value": True,
+        "value": True,
+    }
+    _, refusal, _ = build("learning_rate_schedule_piecewise_constant_decay", boundaries=[1.0, "a"],
+                          values=[0.1, 0.2, 0.3])
+    assert refusal is not None and (refusal["index"], refusal["value"]) == (1, "a")
+    assert refusal["message_parts"][0].endswith("`boundaries[[2]]` must be a finite number, not ")
+    # keras3r's own warnings come back for R to signal; the object is built.
+    built, refusal, warned = build("optimizer_multi", optimizer_map=lambda v: None)
+    assert isinstance(built, keras.optimizers.MultiOptimizer) and refusal is None
+    assert [category for category, _ in warned] == ["UnsavableOptimizerWarning"]
+    assert "cannot be saved and loaded again" in warned[0][1]
     with pytest.raises(AttributeError):  # not a refusal: raised as it is
-        call_for_r("optimizer_no_such_thing")
+        build("optimizer_no_such_thing")
 
 
 # Where keras3 R passes NULL on to Keras and Keras builds a working object,
@@ -368,3 +385,17 @@ def test_a_schedule_drives_every_optimizer(name: str) -> None:
         rates.append(float(keras.ops.convert_to_numpy(rate_of.learning_rate)))
         opt.apply([keras.ops.ones(3)], [w])
     assert rates == pytest.approx([0.1, 0.1, 0.1, 0.01])
+
+
+def test_the_base_arguments_of_an_optimizer_of_ones_own_are_checked() -> None:
+    checked = keras3r.check_optimizer_arguments("my_optimizer", learning_rate=0.1, clipnorm=2)
+    assert checked == {"learning_rate": 0.1, "clipnorm": 2.0}
+    assert keras3r.check_optimizer_arguments(gradient_accumulation_steps=4.0) == {
+        "gradient_accumulation_steps": 4
+    }
+    with pytest.raises(ArgumentError, match=r"^my_optimizer\(\): `clipnorm` must be a number > 0"):
+        keras3r.check_optimizer_arguments("my_optimizer", clipnorm=-1)
+    with pytest.raises(ArgumentError, match=r"Only one of `clipnorm`"):
+        keras3r.check_optimizer_arguments("my_optimizer", clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ArgumentTypeError, match=r"`lr`; did you mean `learning_rate`"):
+        keras3r.check_optimizer_arguments("my_optimizer", lr=0.1)

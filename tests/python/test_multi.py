@@ -28,7 +28,8 @@ import pytest
 
 import keras3r
 from keras3r.adapt.routing import RoutingError, RoutingWarning, path_after_loading
-from keras3r.checks import ArgumentError, ArgumentTypeError, UnsavableOptimizerWarning
+from keras3r.refusals import ArgumentError, ArgumentTypeError
+from keras3r.routing_checks import UnsavableOptimizerWarning
 from keras3r.spec import SPECS
 
 SAMPLES, BATCH, EPOCHS = 32, 8, 4

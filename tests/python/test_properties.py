@@ -48,17 +48,15 @@ from keras3r.checks import (
     Integer,
     LearningRate,
     OptimizerInstance,
-    OptimizerPatterns,
-    OptimizerRouting,
     PatternList,
     Real,
     RealList,
-    Refusal,
-    RoutableOptimizer,
     Text,
 )
+from keras3r.refusals import Refusal
+from keras3r.routing_checks import OptimizerPatterns, OptimizerRouting, RoutableOptimizer
 from keras3r.spec import SPECS, Arg, FunctionSpec, shared
-from keras3r.spec import optimizers as optimizer_specs
+from keras3r.spec import loss_scale as loss_scale_spec
 from keras3r.spec import schedules as schedule_specs
 
 # Keras computes in float32 and counts steps in int64: a value beyond these
@@ -68,7 +66,7 @@ INT64_MAX = 2**63 - 1
 
 # A function as optimizer_multi()'s map is valid and warned about at each
 # call (tested in test_multi.py); here it would only fill the summary.
-pytestmark = pytest.mark.filterwarnings("ignore::keras3r.checks.UnsavableOptimizerWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::keras3r.routing_checks.UnsavableOptimizerWarning")
 
 EXAMPLES_PER_FUNCTION = 300
 SETTINGS = settings(
@@ -113,6 +111,10 @@ def ok(expected: Any) -> Verdict:
 
 def _exact_number(value: Any) -> int | float | Fraction | None:
     """The exact numeric value of a real-number scalar, None for anything else."""
+    if isinstance(value, np.ndarray):
+        # A 0-d array stands for the number it holds, as Keras takes it.
+        is_real = value.ndim == 0 and value.dtype.kind in "iuf"
+        return _exact_number(value[()]) if is_real else None
     if isinstance(value, (bool, np.bool_)):
         return None
     if isinstance(value, (int, np.integer)):
@@ -156,6 +158,9 @@ def real_list_verdict(check: RealList, value: Any) -> Verdict:
     if check.increasing and any(b <= a for a, b in zip(numbers, numbers[1:])):
         return BAD
     if isinstance(value, (list, tuple)):
+        if any(isinstance(item, np.ndarray) for item in value):
+            # A 0-d array among them becomes the number it holds.
+            return ok([x.item() if isinstance(x, np.ndarray) else x for x in value])
         return ok(value)  # checked, then passed on as given: Keras stores what it gets
     return ok([item.item() if hasattr(item, "item") else item for item in value])
 
@@ -278,7 +283,7 @@ RULE_ORACLES: dict[Any, Callable[[dict[str, Any]], set[str]]] = {
     schedule_specs._one_more_value: _lengths_oracle,
     schedule_specs._warmup_needs_steps: _warmup_oracle,
     # The loss-scale wrapper's rule is modelled in rule_breakers() below.
-    optimizer_specs.inner_settings_only: lambda values: set(),
+    loss_scale_spec.inner_settings_only: lambda values: set(),
 }
 
 
@@ -331,7 +336,8 @@ JUNK = st.one_of(
     st.complex_numbers(max_magnitude=10, allow_nan=False),
     st.binary(max_size=3),
     st.sampled_from(
-        [np.array(1.0), np.array([1.0, 2.0]), Decimal("0.5"), object(), {1.0, 2.0}, b"1"]
+        [np.array(1.0), np.array(0.5), np.array(5), np.array(np.nan), np.array([1.0, 2.0])]
+        + [np.array(True), Decimal("0.5"), object(), {1.0, 2.0}, b"1"]
     ),
 )
 

@@ -45,7 +45,7 @@ test_that("`...` takes only named arguments that Keras knows", {
 })
 
 test_that("Python's checks reach R with the argument named", {
-  expect_error(optimizer_adam_w(beta_1 = NaN), "`beta_1` must be a number")
+  expect_error(optimizer_adam_w(beta_1 = NaN), "`beta_1` must be a finite number")
   expect_error(optimizer_adam_w(amsgrad = "yes"), "`amsgrad` must be TRUE or FALSE, not \"yes\"")
   expect_error(optimizer_adam_w(gradient_accumulation_steps = 2.5),
                "`gradient_accumulation_steps` must be a whole number")

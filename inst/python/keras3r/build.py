@@ -14,7 +14,7 @@ import inspect
 from typing import Any
 
 from keras3r.adapt import attach
-from keras3r.checks import ArgumentTypeError, Refusal, refuse
+from keras3r.refusals import ArgumentTypeError, Refusal, refuse
 from keras3r.spec import SPECS, FunctionSpec
 
 # Names that older Keras code (and keras 2 R code) still uses.
@@ -56,14 +56,8 @@ def _forwarded(spec: FunctionSpec, cls: type, extra: dict[str, Any]) -> dict[str
     ours = [a.name for a in spec.args]
     allowed = _keras_parameters(cls) - set(ours)
     for key in extra:
-        if key in allowed:
-            continue
-        hint = _OLD_NAMES.get(key)
-        if hint is None:
-            close = difflib.get_close_matches(key, ours, n=1, cutoff=0.6)
-            hint = close[0] if close else None
-        suggestion = f"; did you mean `{hint}`?" if hint else "."
-        raise refuse(ArgumentTypeError, f"Unknown argument `{{arg}}`{suggestion}", key)
+        if key not in allowed:
+            raise _unknown(key, ours)
     return extra
 
 
@@ -77,6 +71,42 @@ def check_arguments(spec: FunctionSpec, given: dict[str, Any]) -> dict[str, Any]
             if values[arg.name] is None:
                 del values[arg.name]
     return values
+
+
+def check_optimizer_arguments(function: str = "Optimizer", /, **given: Any) -> dict[str, Any]:
+    """The arguments of Keras's base optimizer in `given`, checked as keras3r checks them.
+
+    For optimizers that are not keras3r's (a subclass of
+    `keras.optimizers.Optimizer` written by the user, in Python or in R): the
+    same rules as every keras3r optimizer (`clipnorm=-1`, a NaN rate, two
+    clipping modes, an unknown name, all refused naming the argument, with
+    `function` in the message). Returns the values as Keras must get them
+    (`5.0` steps become `5`); arguments not given stay out.
+    """
+    from keras3r.spec import shared
+
+    base = {arg.name: arg for arg in [shared.learning_rate("0.001"), *shared.optimizer_tail("")]}
+    try:
+        values = {}
+        for key, value in given.items():
+            if key not in base:
+                raise _unknown(key, list(base))
+            values[key] = base[key].check.coerce(value, key)
+        for rule in shared.OPTIMIZER_RULES:
+            rule(values)
+    except Refusal as error:
+        raise error.for_function(function) from None
+    return values
+
+
+def _unknown(key: str, names: list[str]) -> Refusal:
+    """The refusal of an argument `key` that is none of `names`, with the nearest one."""
+    hint = _OLD_NAMES.get(key)
+    if hint is None:
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        hint = close[0] if close else None
+    suggestion = f"; did you mean `{hint}`?" if hint else "."
+    return refuse(ArgumentTypeError, f"Unknown argument `{{arg}}`{suggestion}", key)
 
 
 def build(function_name: str, given: dict[str, Any]) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras3r.checks import ArgumentError, Boolean, Integer, RealList, Text
+from keras3r.checks import Boolean, Integer, RealList, Text
+from keras3r.refusals import ArgumentError
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
 from keras3r.spec.spelling import python_call

@@ -200,8 +200,26 @@ GRADIENT_ACCUMULATION_DETAILS = (
     "batches divided by `gradient_accumulation_steps`, rounded down."
 )
 
+# Keras's own text for `beta_1` and `beta_2` (reproduced from the seed page)
+# promises a callable, which Keras 3's update cannot take: it fails at the
+# first step ("Failed to convert elements of <function> to Tensor"). The
+# arguments keep Keras's text; what runs is said here.
+NUMBER_ARGUMENTS_DETAILS = (
+    "Wherever a number is asked for, a scalar tensor of any backend "
+    "(`tf$constant(0.9)`, a JAX or torch scalar), a Keras variable, a NumPy scalar "
+    "or a 0-d NumPy array is taken too, and checked as the number it holds; a "
+    "tensor of more than one value is refused. A Keras variable given as "
+    "`beta_1`, `beta_2`, `epsilon` or another setting stays live: Keras reads it "
+    "at every step. A constant goes to Keras as its number, and so does a "
+    "variable given as `learning_rate` (Keras keeps the rate in a variable of its "
+    "own, `optimizer$learning_rate`, which may be assigned to). A function as "
+    "`beta_1` or `beta_2` is refused: Keras 3 fails on it at the first step."
+)
+
 # The Details section of every optimizer that takes Keras's base arguments.
-OPTIMIZER_DETAILS = RATE_FUNCTION_DETAILS + "\n\n" + GRADIENT_ACCUMULATION_DETAILS
+OPTIMIZER_DETAILS = "\n\n".join(
+    (RATE_FUNCTION_DETAILS, GRADIENT_ACCUMULATION_DETAILS, NUMBER_ARGUMENTS_DETAILS)
+)
 
 OPTIMIZER_VALUE = "an `Optimizer` instance"
 SCHEDULE_VALUE = "A `LearningRateSchedule` instance."
@@ -235,7 +253,7 @@ def only_one_clip(values: dict) -> None:
     Python error. This one names the function and only the arguments given,
     and reaches R as a keras3r_argument_error whose `argument` field lists them.
     """
-    from keras3r.checks import ArgumentError
+    from keras3r.refusals import ArgumentError
 
     given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if values.get(k) is not None]
     if len(given) > 1:
@@ -248,7 +266,7 @@ def only_one_clip(values: dict) -> None:
 
 def ema_needs_momentum(values: dict) -> None:
     """Keras reads ema_momentum only with use_ema on, and then fails on None."""
-    from keras3r.checks import ArgumentError
+    from keras3r.refusals import ArgumentError
 
     if values.get("use_ema") and values.get("ema_momentum", 0.0) is None:
         raise ArgumentError(

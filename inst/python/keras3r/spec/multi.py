@@ -9,12 +9,8 @@ of a named list.
 
 from __future__ import annotations
 
-from keras3r.checks import (
-    OptimizerPatterns,
-    OptimizerRouting,
-    RoutableOptimizer,
-    Text,
-)
+from keras3r.checks import Text
+from keras3r.routing_checks import OptimizerPatterns, OptimizerRouting, RoutableOptimizer
 from keras3r.spec import shared
 from keras3r.spec.model import Arg, FunctionSpec
 from keras3r.spec.spelling import only_in
