@@ -1,0 +1,99 @@
+"""The Python side of optimizers written in R (R's `Optimizer()`).
+
+R's `Optimizer()` makes a Python class whose methods are R functions.  Its
+bases are `RWrittenOptimizer` and then the Keras optimizer class it extends:
+this mixin checks the base-class arguments that the R `initialize` passes on,
+as keras3r's own optimizers do, and gives the R methods a 1-based
+`variable_index()`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from keras3r.build import check_arguments
+from keras3r.checks import Refusal
+from keras3r.spec import SPECS
+
+__all__ = ["RWrittenOptimizer", "check_base_arguments", "defines_update_step"]
+
+# The keras3r function whose arguments are exactly Keras's base optimizer
+# arguments plus its own: its checks are the ones keras3r applies to the base
+# arguments of every optimizer.
+_BASE_SPEC = "optimizer_sgd"
+
+
+def _base_parameters() -> list[str]:
+    from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+    params = inspect.signature(BaseOptimizer.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+
+
+def check_base_arguments(given: dict[str, Any]) -> dict[str, Any]:
+    """`given` with its Keras base-optimizer arguments checked and coerced.
+
+    Other names (an extended Keras class's own, such as Adam's `beta_1`) pass
+    through unchanged.  Raises a `Refusal` naming the argument.
+    """
+    spec = SPECS[_BASE_SPEC]
+    base = set(_base_parameters())
+    mine = {name: value for name, value in given.items() if name in base}
+    if not mine:
+        return dict(given)
+    full = {arg.name: arg.default for arg in spec.args}
+    full.update(mine)
+    checked = check_arguments(spec, full)
+    return {name: checked.get(name, value) if name in mine else value
+            for name, value in given.items()}
+
+
+def defines_update_step(cls: type) -> bool:
+    """Whether `cls` has an `update_step` of its own, not the base class's stub."""
+    from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+    return getattr(cls, "update_step", None) is not BaseOptimizer.update_step
+
+
+class RWrittenOptimizer:
+    """Mixin for an optimizer class written in R, before the Keras class it extends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        named = _by_name(super().__init__, args, kwargs)
+        if named is not None:
+            try:
+                named = check_base_arguments(named)
+            except Refusal as error:
+                raise error.for_function(type(self).__name__) from None
+            args, kwargs = (), named
+        super().__init__(*args, **kwargs)
+
+    def variable_index(self, variable: Any) -> int:
+        """The 1-based index of `variable` among those the optimizer was built for."""
+        return int(self._get_variable_index(variable)) + 1  # type: ignore[attr-defined]
+
+
+def _by_name(function: Any, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The arguments of a call of `function`, all by name, or None where that cannot be.
+
+    Positional arguments are named as `function` names them, so that
+    `initialize(0.01)` is checked like `learning_rate = 0.01`.  A call that
+    does not fit is left to `function`, which reports it in its own words.
+    """
+    signature = inspect.signature(function)
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:
+        return None
+    named: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                return None
+        else:
+            named[name] = value
+    return named
