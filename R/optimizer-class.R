@@ -227,6 +227,7 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
   }
   cls <- reticulate::PyClass(classname, defs, inherit = bases)
   class_ref$cls <- cls
+  if (!is.null(initialize)) declare_init_signature(helper, cls, initialize)
   cls
 }
 
@@ -248,6 +249,25 @@ optimizer_method <- function(fn, class_ref, private_members, parent_env, returns
     value <- fn(...)
     if (returns_none || is.null(value)) NULL else value
   }
+}
+
+# The R arguments and defaults of `initialize`, given to the Python
+# __init__ that runs it: print() then shows only the settings that differ
+# from them. A default that is not one plain value counts as differing.
+declare_init_signature <- function(helper, cls, initialize) {
+  f <- formals(initialize)
+  arg_names <- names(f)
+  dots <- match("...", arg_names)
+  before <- if (is.na(dots)) arg_names else arg_names[seq_len(dots - 1L)]
+  after <- if (is.na(dots)) character() else arg_names[-seq_len(dots)]
+  defaults <- reticulate::dict()
+  for (name in setdiff(arg_names, "...")) {
+    if (identical(f[[name]], quote(expr = ))) next
+    value <- f[[name]]
+    plain <- is.null(value) || (is.atomic(value) && length(value) == 1L)
+    defaults[[name]] <- if (plain) value else helper$R_EXPRESSION
+  }
+  helper$declare_init_signature(cls, as.list(before), as.list(after), defaults)
 }
 
 # `super`: called, `super()` is Python's super() for the class; `super$name`

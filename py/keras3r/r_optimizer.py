@@ -16,7 +16,12 @@ from keras3r.build import check_arguments
 from keras3r.checks import Refusal
 from keras3r.spec import SPECS
 
-__all__ = ["RWrittenOptimizer", "check_base_arguments", "defines_update_step"]
+__all__ = [
+    "RWrittenOptimizer",
+    "check_base_arguments",
+    "declare_init_signature",
+    "defines_update_step",
+]
 
 # The keras3r function whose arguments are exactly Keras's base optimizer
 # arguments plus its own: its checks are the ones keras3r applies to the base
@@ -54,6 +59,36 @@ def defines_update_step(cls: type) -> bool:
     from keras.src.optimizers.base_optimizer import BaseOptimizer
 
     return getattr(cls, "update_step", None) is not BaseOptimizer.update_step
+
+
+# The default of an argument whose R default is an expression, not a value.
+R_EXPRESSION = object()
+
+
+def declare_init_signature(
+    cls: type, positional: list[str], keyword_only: list[str], defaults: dict[str, Any]
+) -> None:
+    """Give `cls.__init__` the signature of the R `initialize` that it runs.
+
+    reticulate's method takes `*args, **kwargs`; with the R argument names
+    and defaults, `print()` leaves out the settings still at their default
+    (keras3r.summary reads the signature), and a class extending this one
+    names positional arguments as R does.  `positional` are the R arguments
+    before `...`, `keyword_only` those after it; an argument missing from
+    `defaults` has none.
+    """
+    init = cls.__dict__.get("__init__")
+    if init is None:
+        return
+    kind = inspect.Parameter
+    params = [kind("self", kind.POSITIONAL_OR_KEYWORD)]
+    for names, how in ((positional, kind.POSITIONAL_OR_KEYWORD), (keyword_only, kind.KEYWORD_ONLY)):
+        params += [kind(n, how, default=defaults.get(n, kind.empty)) for n in names]
+    params.append(kind("kwargs", kind.VAR_KEYWORD))
+    try:
+        init.__signature__ = inspect.Signature(params)
+    except (AttributeError, TypeError, ValueError):
+        pass  # a method that takes no attribute, or names Python refuses
 
 
 class RWrittenOptimizer:

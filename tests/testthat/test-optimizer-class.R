@@ -222,6 +222,9 @@ test_that("print() says it is an optimizer written in R, with its settings", {
   expect_true("  learning_rate: 0.05" %in% out)
   expect_true("    momentum = 0.5" %in% out)
   expect_true("    clipnorm = 1" %in% out)
+  # The defaults are those of the R initialize(): momentum = 0.9 is not listed.
+  out <- capture.output(print(SGDMomentum(momentum = 0.9)))
+  expect_identical(out[-1], c("  learning_rate: 0.01", "  settings: all at their defaults"))
 })
 
 test_that("mistakes are refused with errors that say what to do", {
