@@ -187,3 +187,17 @@ split_cpu <- function(tf) {
     cpu, list(tf$config$LogicalDeviceConfiguration(), tf$config$LogicalDeviceConfiguration())
   )
 }
+
+# TensorFlow: the operations, by type, of one opt$apply() on six variables
+# traced into a tf.function, the graph that a compiled step runs.
+graph_ops <- function(keras, tf, opt) {
+  variables <- lapply(1:6, function(i) keras$Variable(keras$ops$ones(list(8L, 8L))))
+  gradients <- lapply(1:6, function(i) keras$ops$ones(list(8L, 8L)))
+  opt$build(variables)
+  step <- tf$`function`(function() {
+    opt$apply(gradients, variables)
+    NULL
+  })
+  ops <- step$get_concrete_function()$graph$get_operations()
+  table(vapply(ops, function(op) op$type, ""))
+}

@@ -41,6 +41,20 @@ test_that("the example trains to optimizer_sgd()'s numbers, compiled with and wi
                       fit_weights(keras, optimizer_sgd(learning_rate = 0.01)))), 1e-4)
 })
 
+test_that("an R SGD and an R Adam trace to the graph of Keras's own classes", {
+  keras <- reticulate::import("keras")
+  skip_if_not(identical(keras$backend$backend(), "tensorflow"))
+  tf <- reticulate::import("tensorflow")
+  SGDMomentum <- r_sgd_momentum_class()
+  RAdam <- r_adam_class(keras)
+  # plain(): stock Keras, without keras3r's compiled update.
+  sgd <- graph_ops(keras, tf, SGDMomentum(learning_rate = 0.01))
+  expect_identical(sgd, graph_ops(keras, tf, plain(optimizer_sgd(0.01, momentum = 0.9))))
+  adam <- graph_ops(keras, tf, RAdam(learning_rate = 0.001))
+  expect_identical(adam, graph_ops(keras, tf, plain(optimizer_adam(0.001))))
+  expect_false(identical(sgd, adam))
+})
+
 test_that("on every backend, in a fresh R each, an R SGD, Adam and Lion match", {
   helper <- readLines(test_path("helper-optimizer-class.R"))
   for (backend in c("tensorflow", "jax", "torch")) {
