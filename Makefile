@@ -260,6 +260,7 @@ bench: setup
 	@$(PY) bench/bench_adamw.py
 	@$(PY) bench/bench_adamw_jax.py
 	@Rscript bench/bench_apply.R
+	@Rscript bench/bench_r_optimizer.R
 	@$(PY) bench/bench_sweep.py
 	@$(PY) bench/bench_nesting.py
 	@$(PY) bench/bench_matrix.py
