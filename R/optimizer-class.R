@@ -242,13 +242,40 @@ optimizer_method <- function(fn, class_ref, private_members, parent_env, returns
   function(self, ...) {
     env <- new.env(parent = parent_env)
     env$self <- self
-    env$private <- private_env(self, private_members, class_ref, parent_env)
+    env$private <- optimizer_private(self, private_members, class_ref, parent_env)
     env$`__class__` <- class_ref$cls
     env$super <- parent_methods(class_ref, self)
     environment(fn) <- env
     value <- fn(...)
     if (returns_none || is.null(value)) NULL else value
   }
+}
+
+# Each optimizer's private environment for one class, made on first use from
+# that class's `private`: a class extending another has its own, so that the
+# parent's methods, run through super$, still find the parent's members.
+optimizer_private_envs <- new.env(parent = emptyenv())
+
+optimizer_private <- function(self, members, class_ref, parent_env) {
+  key <- paste(reticulate::py_id(self), reticulate::py_id(class_ref$cls))
+  env <- optimizer_private_envs[[key]]
+  if (is.null(env)) {
+    env <- new.env(parent = emptyenv())
+    # Stored before it is filled: the private functions look it up when they run.
+    assign(key, env, envir = optimizer_private_envs)
+    for (name in names(members)) {
+      member <- members[[name]]
+      if (is.function(member)) {
+        method <- optimizer_method(member, class_ref, members, parent_env)
+        member <- local({
+          m <- method
+          function(...) m(self, ...)
+        })
+      }
+      assign(name, member, envir = env)
+    }
+  }
+  env
 }
 
 # The R arguments and defaults of `initialize`, given to the Python

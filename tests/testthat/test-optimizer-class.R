@@ -170,12 +170,15 @@ test_that("super$, super()$, private, __class__, public members and inherit work
   expect_match(opt$describe(), "TRUE$")
   expect_identical(opt$kind, "scaled")
   expect_identical(opt$variable_index(w), 1L)
+  # The child's private members are its own; the parent's methods keep theirs.
   Halved <- Optimizer(
     "RHalvedOpt",
     update_step = function(gradient, variable, learning_rate) {
-      super$update_step(gradient * 0.5, variable, learning_rate)
+      stopifnot(is.null(private$scale), private$half == 0.5)
+      super$update_step(gradient * private$half, variable, learning_rate)
     },
-    inherit = Base
+    inherit = Base,
+    private = list(half = 0.5)
   )
   h <- Halved()
   expect_true(reticulate::import_builtins()$isinstance(h, Base))
