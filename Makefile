@@ -314,6 +314,7 @@ bench: setup
 	@$(PY) bench/bench_adamw_jax.py
 	@Rscript bench/bench_apply.R
 	@Rscript bench/bench_constructor.R
+	@Rscript bench/bench_r_optimizer.R
 	@$(PY) bench/bench_sweep.py
 	@$(PY) bench/bench_nesting.py
 	@$(PY) bench/bench_matrix.py

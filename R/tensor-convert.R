@@ -18,6 +18,7 @@ tensor_classes <- c(
   "keras.src.backend.common.keras_tensor.KerasTensor",
   "tensorflow.python.types.core.Tensor",
   "jax.Array",
+  "jax._src.core.Tracer",
   "torch.Tensor"
 )
 

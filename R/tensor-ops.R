@@ -5,7 +5,9 @@
 #
 # The classes are the ones reticulate gives these objects: Keras's variable
 # and symbolic tensor, and the tensor classes of TensorFlow, JAX and PyTorch
-# (a Keras variable on TensorFlow is also a TensorFlow tensor). The
+# (a Keras variable on TensorFlow is also a TensorFlow tensor), and JAX's
+# tracer, the value a jit-compiled step computes with while it is traced
+# (a subclass of jax.Array in JAX 0.7, no longer in JAX 0.12). The
 # tensorflow R package claims the class "tensorflow.tensor", which it puts
 # first on the TensorFlow tensors it converts: keras3r registers nothing for
 # that class, so with tensorflow loaded its own methods keep handling those
@@ -20,6 +22,7 @@
 #' @rawNamespace S3method(Ops, keras.src.backend.common.keras_tensor.KerasTensor, tensor_ops)
 #' @rawNamespace S3method(Ops, tensorflow.python.types.core.Tensor, tensor_ops)
 #' @rawNamespace S3method(Ops, jax.Array, tensor_ops)
+#' @rawNamespace S3method(Ops, jax._src.core.Tracer, tensor_ops)
 #' @rawNamespace S3method(Ops, torch.Tensor, tensor_ops)
 #' @noRd
 tensor_ops <- function(e1, e2) {
@@ -47,6 +50,7 @@ tensor_ops <- function(e1, e2) {
 #' @rawNamespace S3method(Math, keras.src.backend.common.keras_tensor.KerasTensor, tensor_math)
 #' @rawNamespace S3method(Math, tensorflow.python.types.core.Tensor, tensor_math)
 #' @rawNamespace S3method(Math, jax.Array, tensor_math)
+#' @rawNamespace S3method(Math, jax._src.core.Tracer, tensor_math)
 #' @rawNamespace S3method(Math, torch.Tensor, tensor_math)
 #' @noRd
 tensor_math <- function(x, ...) {
@@ -77,6 +81,7 @@ tensor_math <- function(x, ...) {
 #' @rawNamespace S3method(Summary, keras.src.backend.common.keras_tensor.KerasTensor, tensor_summary)
 #' @rawNamespace S3method(Summary, tensorflow.python.types.core.Tensor, tensor_summary)
 #' @rawNamespace S3method(Summary, jax.Array, tensor_summary)
+#' @rawNamespace S3method(Summary, jax._src.core.Tracer, tensor_summary)
 #' @rawNamespace S3method(Summary, torch.Tensor, tensor_summary)
 #' @noRd
 tensor_summary <- function(..., na.rm = FALSE) {
