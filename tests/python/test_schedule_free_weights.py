@@ -238,9 +238,9 @@ def test_refusals_name_the_argument():
     assert keras3r.swap_schedule_free_weights(fresh) is fresh  # nothing to swap yet
     with pytest.raises(ValueError, match="`to` must be"):
         keras3r.swap_schedule_free_weights(fresh, to="x")
-    with pytest.raises(TypeError, match="`swap_on_epoch` must be TRUE or FALSE"):
+    with pytest.raises(TypeError, match="`swap_on_epoch` must be True or False"):
         keras3r.callback_swap_schedule_free_weights(swap_on_epoch="yes")
-    with pytest.raises(TypeError, match="`averaged_after_fit` must be TRUE or FALSE"):
+    with pytest.raises(TypeError, match="`averaged_after_fit` must be True or False"):
         keras3r.callback_swap_schedule_free_weights(averaged_after_fit=None)
 
 

@@ -128,8 +128,8 @@ def schedule_free_averaged_weights(object: Any) -> list[np.ndarray]:  # noqa: A0
 def swap_schedule_free_weights(object: Any, to: str = "averaged") -> Any:  # noqa: A002
     """Put the averaged weights x into the model's variables, or the training weights back.
 
-    `to = "averaged"` assigns x to every variable the optimizer updates and
-    keeps the training weights y aside; `to = "training"` assigns y back,
+    `to="averaged"` assigns x to every variable the optimizer updates and
+    keeps the training weights y aside; `to="training"` assigns y back,
     exactly as they were.  Either is a no-op when the model already holds
     those weights, or when the optimizer has not taken a step (x equals y
     then).  Train only with the training weights in: the optimizer takes y
@@ -259,7 +259,7 @@ def callback_swap_schedule_free_weights(
     flags = {"swap_on_epoch": swap_on_epoch, "averaged_after_fit": averaged_after_fit}
     for name, value in flags.items():
         if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{fun}(): `{name}` must be TRUE or FALSE; got {value!r}.")
+            raise TypeError(f"{fun}(): `{name}` must be True or False; got {value!r}.")
     return _callback_class()(bool(swap_on_epoch), bool(averaged_after_fit))
 
 
