@@ -16,7 +16,8 @@
 #'   `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
 #'   `loss_scale_factor`, `gradient_accumulation_steps`, `name`), which
 #'   keras3r checks as it checks those of [optimizer_sgd()]: a `clipnorm = -1`
-#'   is refused, naming `clipnorm`. Then it stores its own settings on `self`.
+#'   is refused with the same [keras3r_argument_error] and message, naming
+#'   the class and `clipnorm`. Then it stores its own settings on `self`.
 #' * `build(variables)` makes the optimizer's state, once, for the list of
 #'   model variables it will update. It calls `super$build(variables)` first,
 #'   then makes one slot per variable with
@@ -208,11 +209,13 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
     if (!is.function(member)) return(member)
     method <- optimizer_method(member, class_ref, private, parent_env,
                                returns_none = name %in% c("__init__", "build", "update_step"))
-    switch(name,
+    wrapped <- switch(name,
       update_step = traced_update_step(method, classname),
       get_config = checked_get_config(method, classname),
       method
     )
+    # The errors of these wrappers too are relayed to R whole.
+    function(self, ...) relay_conditions(wrapped(self, ...))
   })
   names(defs) <- names(methods)
   # A saved model refers to the class by "__main__" and its name: loading asks
@@ -228,7 +231,7 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
   cls <- reticulate::PyClass(classname, defs, inherit = bases)
   class_ref$cls <- cls
   if (!is.null(initialize)) declare_init_signature(helper, cls, initialize)
-  cls
+  relaying_callable(cls)
 }
 
 #' @rdname new_optimizer_class
@@ -250,6 +253,44 @@ optimizer_method <- function(fn, class_ref, private_members, parent_env, returns
     if (returns_none || is.null(value)) NULL else value
   }
 }
+
+# An R method runs when Python calls it, and reticulate (1.28) hands an R error
+# raised there back to the R caller as a plain error holding Python's text
+# ("RuntimeError: ..."): a keras3r_argument_error from super$initialize(), or
+# the keras3r_bad_config of get_config(), would lose its class and fields on
+# the way. So keras3r's own conditions from R methods are kept here as they
+# are raised, and signalled again, whole, where R meets the error that carries
+# their message: in an R method one level up, or where R called the class or
+# a method (relaying_callable()). A reticulate that keeps R conditions across
+# Python hands them on unchanged.
+relay_conditions <- function(expr) {
+  withCallingHandlers(expr, error = function(e) {
+    if (any(startsWith(class(e), "keras3r_"))) {
+      .keras3r$relayed <- e
+      return()
+    }
+    relayed <- .keras3r$relayed
+    if (!is.null(relayed) &&
+        grepl(conditionMessage(relayed), conditionMessage(e), fixed = TRUE)) {
+      stop(relayed)
+    }
+  })
+}
+
+# A Python callable (the class, or a method of an optimizer) that R calls, as
+# the same Python object, whose errors relay_conditions() restores.
+relaying_callable <- function(callable) {
+  force(callable)
+  relaying <- function(...) {
+    .keras3r$relayed <- NULL  # a condition from an earlier call is no longer news
+    relay_conditions(callable(...))
+  }
+  attributes(relaying) <- attributes(callable)
+  relaying
+}
+
+# The methods that R code calls on an optimizer and that run its R methods.
+relayed_methods <- c("get_config", "build", "apply", "update_step")
 
 # Each optimizer's private environment for one class, made on first use from
 # that class's `private`: a class extending another has its own, so that the
@@ -302,7 +343,7 @@ declare_init_signature <- function(helper, cls, initialize) {
 # (`initialize`) are Python's (`__init__`).
 parent_methods <- function(class_ref, self) {
   structure(function(type = class_ref$cls, object = self) {
-    structure(list(object = reticulate::import_builtins()$super(type, object)),
+    structure(list(object = reticulate::import_builtins()$super(type, object), self = object),
               class = "keras3r_parent_methods")
   }, class = "keras3r_super")
 }
@@ -315,7 +356,23 @@ parent_methods <- function(class_ref, self) {
 #' @export
 `$.keras3r_parent_methods` <- function(x, name) {
   if (identical(name, "initialize")) name <- "__init__"
-  do.call(`$`, list(unclass(x)$object, name))
+  method <- do.call(`$`, list(unclass(x)$object, name))
+  if (identical(name, "__init__")) checked_parent_init(method, unclass(x)$self) else method
+}
+
+# super$initialize(...): the parent's __init__, called through
+# keras3r.for_r.init_optimizer() so that a base argument that keras3r refuses
+# (checked once, in Python, by the RWrittenOptimizer mixin) is signalled here
+# as the built-in optimizers signal it, a keras3r_argument_error naming the
+# class, with the value as R has it, also when it came through `...`.
+checked_parent_init <- function(init, self) {
+  function(...) {
+    fun <- sub("^.*\\.", "", class(self)[[1]])
+    outcome <- python_entry("init_optimizer")(init, ...)
+    signal_keras3r_warnings(outcome[[3L]], fun)
+    if (!is.null(outcome[[2L]])) stop(refusal_condition(outcome[[2L]], fun, list(...)))
+    invisible(NULL)
+  }
 }
 
 #' @export
@@ -331,6 +388,7 @@ parent_methods <- function(class_ref, self) {
 #' @export
 `$.keras3r.r_optimizer.RWrittenOptimizer` <- function(x, name) {
   value <- NextMethod()
+  if (name %in% relayed_methods && is.function(value)) return(relaying_callable(value))
   if (inherits(value, "keras.src.utils.tracking.TrackedList")) {
     value <- reticulate::py_to_r(reticulate::import_builtins(convert = FALSE)$list(value))
   }

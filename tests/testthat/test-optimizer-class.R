@@ -264,6 +264,39 @@ test_that("mistakes are refused with errors that say what to do", {
   expect_error(SGDMomentum(clipnorm = -1), "SGDMomentum\\(\\): `clipnorm` must be a number > 0")
   expect_error(SGDMomentum(learning_rate = NaN), "`learning_rate`")
   expect_error(SGDMomentum(gradient_accumulation_steps = 2.5), "`gradient_accumulation_steps`")
+  # As the built-in optimizers refuse them: the same condition, fields and
+  # message, with the class's name, also for values that came through `...`
+  # or positionally, and for a class extending an R-written one.
+  Child <- Optimizer("Child", initialize = function(...) super$initialize(...),
+                     inherit = SGDMomentum)
+  Positional <- Optimizer(
+    "Positional",
+    initialize = function(learning_rate = 0.1, ...) super$initialize(learning_rate, ...),
+    update_step = step
+  )
+  same_as_builtin <- function(expr, builtin, fun, argument, value) {
+    error <- tryCatch(expr, error = identity)
+    expect_s3_class(error, "keras3r_argument_error")
+    expected <- tryCatch(builtin, keras3r_argument_error = identity)
+    expect_identical(conditionMessage(error),
+                     sub("^optimizer_sgd\\(\\)", paste0(fun, "()"), conditionMessage(expected)))
+    expect_identical(error$fun, fun)
+    expect_identical(error$argument, argument)
+    expect_identical(error$value, value)
+  }
+  same_as_builtin(SGDMomentum(clipnorm = -1), optimizer_sgd(clipnorm = -1),
+                  "SGDMomentum", "clipnorm", -1)
+  expect_identical(conditionMessage(tryCatch(SGDMomentum(clipnorm = -1), error = identity)),
+                   "SGDMomentum(): `clipnorm` must be a number > 0, not -1.")
+  same_as_builtin(SGDMomentum(0.1, 0.5, gradient_accumulation_steps = 2.5),
+                  optimizer_sgd(gradient_accumulation_steps = 2.5),
+                  "SGDMomentum", "gradient_accumulation_steps", 2.5)
+  same_as_builtin(Child(clipnorm = -1), optimizer_sgd(clipnorm = -1), "Child", "clipnorm", -1)
+  same_as_builtin(Positional("a"), optimizer_sgd(learning_rate = "a"),
+                  "Positional", "learning_rate", "a")
+  clipping <- tryCatch(SGDMomentum(clipnorm = 1, clipvalue = 1), error = identity)
+  expect_s3_class(clipping, "keras3r_argument_error")
+  expect_identical(clipping$argument, c("clipnorm", "clipvalue"))
 
   BadConfig <- Optimizer(
     "BadConfig",
@@ -271,7 +304,8 @@ test_that("mistakes are refused with errors that say what to do", {
     update_step = step,
     get_config = function() c(1, 2)
   )
-  expect_error(BadConfig()$get_config(), "get_config\\(\\) must return a named list")
+  expect_error(BadConfig()$get_config(), "get_config\\(\\) must return a named list",
+               class = "keras3r_bad_config")
 
   # R values of traced tensors: the error names keras$ops$where() and cond().
   with_if <- Optimizer(

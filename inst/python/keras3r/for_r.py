@@ -13,7 +13,7 @@ from typing import Any
 from keras3r import compat
 from keras3r.refusals import Refusal
 
-__all__ = ["build", "check_optimizer_arguments", "multi_optimizer_routes"]
+__all__ = ["build", "check_optimizer_arguments", "init_optimizer", "multi_optimizer_routes"]
 
 Outcome = tuple[Any, "dict[str, Any] | None", "list[tuple[str, str]]"]
 
@@ -45,6 +45,20 @@ def check_optimizer_arguments(function_name: str, /, **given: Any) -> Outcome:
     from keras3r.build import check_optimizer_arguments as check
 
     return _outcome(function_name, lambda **values: check(function_name, **values), given)
+
+
+def init_optimizer(init: Any, /, *args: Any, **kwargs: Any) -> Outcome:
+    """`init(*args, **kwargs)` for R's `super$initialize(...)`, as `build()` answers.
+
+    `init` is the parent's `__init__` that the R `initialize` of an optimizer
+    written in R calls.  The `RWrittenOptimizer` mixin on its way refuses a
+    bad base argument (naming the class of the optimizer); returned here as
+    data, the refusal becomes R's `keras3r_argument_error` in R, where the R
+    code called it, with the value as R writes it.  The result is None.
+    """
+    owner = getattr(init, "__self__", None)
+    name = type(owner).__name__ if owner is not None else "Optimizer"
+    return _outcome(name, lambda: init(*args, **kwargs), {})
 
 
 def _outcome(function_name: str, function: Any, given: dict[str, Any]) -> Outcome:

@@ -95,7 +95,7 @@ class RWrittenOptimizer:
     """Mixin for an optimizer class written in R, before the Keras class it extends."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        named = _by_name(super().__init__, args, kwargs)
+        named = _by_name(_init_signature(type(self)), args, kwargs)
         if named is not None:
             try:
                 named = check_base_arguments(named)
@@ -109,6 +109,25 @@ class RWrittenOptimizer:
         return int(self._get_variable_index(variable)) + 1  # type: ignore[attr-defined]
 
 
+def _init_signature(cls: type) -> inspect.Signature:
+    """The signature of the first `__init__` after this mixin in `cls`'s MRO that names arguments.
+
+    An `__init__(*args, **kwargs)` passes them on (TensorFlow's optimizer
+    base does), and would name none of them: `super$initialize(0.01)` would
+    then escape the checks.  `self` is left out.
+    """
+    mro = cls.__mro__
+    for klass in mro[mro.index(RWrittenOptimizer) + 1:]:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        signature = inspect.signature(init)
+        params = [p for p in signature.parameters.values() if p.name != "self"]
+        if any(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            return signature.replace(parameters=params)
+    return inspect.Signature([])
+
+
 def _by_name(function: Any, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """The arguments of a call of `function`, all by name, or None where that cannot be.
 
@@ -116,7 +135,7 @@ def _by_name(function: Any, args: tuple, kwargs: dict[str, Any]) -> dict[str, An
     `initialize(0.01)` is checked like `learning_rate = 0.01`.  A call that
     does not fit is left to `function`, which reports it in its own words.
     """
-    signature = inspect.signature(function)
+    signature = function if isinstance(function, inspect.Signature) else inspect.signature(function)
     try:
         bound = signature.bind_partial(*args, **kwargs)
     except TypeError:
