@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from keras3r import compat
 from keras3r.build import check_arguments
 from keras3r.checks import Refusal
 from keras3r.spec import SPECS
@@ -30,9 +31,7 @@ _BASE_SPEC = "optimizer_sgd"
 
 
 def _base_parameters() -> list[str]:
-    from keras.src.optimizers.base_optimizer import BaseOptimizer
-
-    params = inspect.signature(BaseOptimizer.__init__).parameters.values()
+    params = inspect.signature(compat.base_optimizer_class().__init__).parameters.values()
     return [p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD]
 
 
@@ -56,9 +55,7 @@ def check_base_arguments(given: dict[str, Any]) -> dict[str, Any]:
 
 def defines_update_step(cls: type) -> bool:
     """Whether `cls` has an `update_step` of its own, not the base class's stub."""
-    from keras.src.optimizers.base_optimizer import BaseOptimizer
-
-    return getattr(cls, "update_step", None) is not BaseOptimizer.update_step
+    return getattr(cls, "update_step", None) is not compat.base_optimizer_class().update_step
 
 
 # The default of an argument whose R default is an expression, not a value.
@@ -106,7 +103,7 @@ class RWrittenOptimizer:
 
     def variable_index(self, variable: Any) -> int:
         """The 1-based index of `variable` among those the optimizer was built for."""
-        return int(self._get_variable_index(variable)) + 1  # type: ignore[attr-defined]
+        return compat.variable_index(self, variable) + 1
 
 
 def _init_signature(cls: type) -> inspect.Signature:

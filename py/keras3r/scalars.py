@@ -9,6 +9,7 @@ and refuses what holds several values or no real number.
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any
 
 from keras3r.refusals import ArgumentError, ArgumentTypeError, refuse
@@ -29,21 +30,33 @@ def is_bool(value: Any) -> bool:
 # The packages whose tensors and arrays stand for a number where Keras takes
 # one: Keras itself (its variables), NumPy, and each backend's tensor type,
 # whichever backend runs (a TensorFlow constant trains on JAX too).
-_TENSOR_PACKAGES = frozenset({"numpy", "keras", "tensorflow", "jax", "jaxlib", "torch"})
+_TENSOR_PACKAGES = frozenset({"numpy", "keras", "tensorflow", "jax", "torch"})
+
+
+def _tensor_package(value: Any) -> str | None:
+    """Which of `_TENSOR_PACKAGES` made `value`, or None."""
+    package = type(value).__module__.partition(".")[0]
+    if package in _TENSOR_PACKAGES:
+        return package
+    # A concrete JAX array's class lives in JAX's compiled extension, whose
+    # module name is not `jax`: ask JAX's public type instead, where JAX is loaded.
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(value, jax.Array):
+        return "jax"
+    return None
 
 
 def array_value(value: Any) -> Any:
     """The NumPy array of a tensor, Keras variable or NumPy array; None for anything else."""
-    if not hasattr(value, "shape") or type(value).__module__.partition(".")[0] not in (
-        _TENSOR_PACKAGES
-    ):
+    package = _tensor_package(value) if hasattr(value, "shape") else None
+    if package is None:
         return None
     import numpy as np
 
     try:
-        if type(value).__module__.partition(".")[0] == "keras":
+        if package == "keras":
             value = value.value  # a Keras variable holds its backend's tensor
-        if type(value).__module__.partition(".")[0] == "torch":
+        if _tensor_package(value) == "torch":
             value = value.detach().cpu()  # NumPy reads no tensor that tracks gradients
         return np.asarray(value)
     except Exception:  # a symbolic tensor, being traced, has no value to read

@@ -260,6 +260,18 @@ def probe_adam_slots() -> None:
     _check(name, index == 1, f"index {index} for the second variable")
 
 
+def probe_base_optimizer() -> None:
+    name = "keras.src.optimizers.base_optimizer.BaseOptimizer"
+    try:
+        base = compat.base_optimizer_class()
+    except ImportError as error:
+        _fail(name, str(error))
+    _check(name, issubclass(keras.optimizers.Optimizer, base), "not the Optimizer's base")
+    params = inspect.signature(base.__init__).parameters
+    _check(name, "clipnorm" in params and "learning_rate" in params, "base arguments moved")
+    _check(name, keras.optimizers.SGD.update_step is not base.update_step, "no update_step stub")
+
+
 def probe_muon_split() -> None:
     name = "keras.optimizers.Muon._should_use_adamw"
     opt = keras.optimizers.Muon()
@@ -393,6 +405,7 @@ PROBES: dict[str, Callable[[], None]] = {
     "keras.optimizers.Optimizer._momentums": probe_adam_slots,
     "keras.optimizers.Optimizer._velocities": probe_adam_slots,
     "keras.optimizers.Optimizer._get_variable_index": probe_adam_slots,
+    "keras.src.optimizers.base_optimizer.BaseOptimizer": probe_base_optimizer,
     "keras.optimizers.Muon._should_use_adamw": probe_muon_split,
     "keras.optimizers.MultiOptimizer._optimizer_map": probe_multi_optimizer_map,
     "keras.optimizers.Optimizer._backend_update_step": probe_torch_update_hooks,

@@ -79,7 +79,12 @@ PRIVATE_APIS: dict[str, str] = {
         "schedule_free: ScheduleFreeAdamW's second moments; no fallback (raises)"
     ),
     "keras.optimizers.Optimizer._get_variable_index": (
-        "schedule_free: a variable's slot index in its own update step; no fallback (raises)"
+        "schedule_free: a variable's slot index in its own update step; r_optimizer: "
+        "variable_index() for optimizers written in R; no fallback (raises)"
+    ),
+    "keras.src.optimizers.base_optimizer.BaseOptimizer": (
+        "r_optimizer: the base optimizer's own arguments (its __init__ signature) and its "
+        "update_step stub, shared by every backend's Optimizer; no fallback (raises)"
     ),
     "keras.optimizers.Muon._should_use_adamw": (
         "muon_split: Keras's own rule for which variables Muon leaves to AdamW, so the "
@@ -222,6 +227,13 @@ def momentums(optimizer: Any) -> list[Any]:
 def velocities(optimizer: Any) -> list[Any]:
     """An Adam-family optimizer's second-moment slots, one per variable."""
     return _required(optimizer, "_velocities", "keras.optimizers.Optimizer._velocities")
+
+
+def base_optimizer_class() -> type:
+    """Keras's backend-independent optimizer base, whose `__init__` names the base arguments."""
+    from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+    return BaseOptimizer
 
 
 def variable_index(optimizer: Any, variable: Any) -> int:
