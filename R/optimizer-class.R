@@ -145,30 +145,11 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
                                 inherit = NULL, parent_env = parent.frame()) {
   force(parent_env)
   fun <- "new_optimizer_class"
-  if (!is.character(classname) || length(classname) != 1L || is.na(classname) ||
-      !grepl("^[A-Za-z_][A-Za-z0-9_]*$", classname)) {
-    stop(argument_error(sprintf(
-      "%s(): `classname` must be one string that is a valid Python class name.", fun
-    ), fun, argument = "classname"))
-  }
-  for (name in c("initialize", "build", "update_step", "get_config")) {
-    value <- get(name, inherits = FALSE)
-    if (!is.null(value) && !is.function(value)) {
-      stop(argument_error(sprintf("%s(): `%s` must be a function or NULL.", fun, name),
-                          fun, argument = name))
-    }
-  }
   members <- c(list(...), public)
-  if (length(members) && (is.null(names(members)) || !all(nzchar(names(members))))) {
-    stop(argument_error(sprintf(
-      "%s(): every method or field in `...` and `public` must be named.", fun
-    ), fun, argument = "..."))
-  }
-  if (!is.list(private) || (length(private) && (is.null(names(private)) ||
-                                                 !all(nzchar(names(private)))))) {
-    stop(argument_error(sprintf("%s(): `private` must be a named list.", fun),
-                        fun, argument = "private"))
-  }
+  check_r_class_args(fun, classname,
+                     list(initialize = initialize, build = build, update_step = update_step,
+                          get_config = get_config),
+                     members, private)
   keras <- keras_module()
   helper <- python_submodule("r_optimizer")
   builtins <- reticulate::import_builtins()
@@ -201,26 +182,19 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
          get_config = get_config),
     members
   )
-  methods <- methods[!vapply(methods, is.null, logical(1))]
-  # Filled once the class exists; the methods read it when they run.
-  class_ref <- new.env(parent = emptyenv())
-  defs <- lapply(names(methods), function(name) {
-    member <- methods[[name]]
-    if (!is.function(member)) return(member)
-    method <- optimizer_method(member, class_ref, private, parent_env,
-                               returns_none = name %in% c("__init__", "build", "update_step"))
-    wrapped <- switch(name,
-      update_step = traced_update_step(method, classname),
-      get_config = checked_get_config(method, classname),
-      method
-    )
-    # The errors of these wrappers too are relayed to R whole.
-    function(self, ...) relay_conditions(wrapped(self, ...))
-  })
-  names(defs) <- names(methods)
-  # A saved model refers to the class by "__main__" and its name: loading asks
-  # for the class as a custom object, as for R-written schedules.
-  defs[["__module__"]] <- "__main__"
+  body <- r_class_defs(
+    methods, private, parent_env, parent_methods,
+    returns_none = c("__init__", "build", "update_step"),
+    wrap = function(method, name) {
+      wrapped <- switch(name,
+        update_step = traced_update_step(method, classname),
+        get_config = checked_get_config(method, classname),
+        method
+      )
+      # The errors of these wrappers too are relayed to R whole.
+      function(self, ...) relay_conditions(wrapped(self, ...))
+    }
+  )
   # The mixin checks the base arguments and adds variable_index(); a class
   # extending an R-written one has it already.
   bases <- if (builtins$issubclass(inherit, helper$RWrittenOptimizer)) {
@@ -228,8 +202,8 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
   } else {
     list(helper$RWrittenOptimizer, inherit)
   }
-  cls <- reticulate::PyClass(classname, defs, inherit = bases)
-  class_ref$cls <- cls
+  cls <- reticulate::PyClass(classname, body$defs, inherit = bases)
+  body$class_ref$cls <- cls
   if (!is.null(initialize)) declare_init_signature(helper, cls, initialize)
   relaying_callable(cls)
 }
@@ -237,22 +211,6 @@ new_optimizer_class <- function(classname, initialize = NULL, build = NULL, upda
 #' @rdname new_optimizer_class
 #' @export
 Optimizer <- new_optimizer_class
-
-# A Python method from an R method of an optimizer class: `self`, `private`,
-# `super` and `__class__` are found by name, as in keras3's classes.
-optimizer_method <- function(fn, class_ref, private_members, parent_env, returns_none = FALSE) {
-  force(fn)
-  function(self, ...) {
-    env <- new.env(parent = parent_env)
-    env$self <- self
-    env$private <- optimizer_private(self, private_members, class_ref, parent_env)
-    env$`__class__` <- class_ref$cls
-    env$super <- parent_methods(class_ref, self)
-    environment(fn) <- env
-    value <- fn(...)
-    if (returns_none || is.null(value)) NULL else value
-  }
-}
 
 # An R method runs when Python calls it, and reticulate (1.28) hands an R error
 # raised there back to the R caller as a plain error holding Python's text
@@ -291,33 +249,6 @@ relaying_callable <- function(callable) {
 
 # The methods that R code calls on an optimizer and that run its R methods.
 relayed_methods <- c("get_config", "build", "apply", "update_step")
-
-# Each optimizer's private environment for one class, made on first use from
-# that class's `private`: a class extending another has its own, so that the
-# parent's methods, run through super$, still find the parent's members.
-optimizer_private_envs <- new.env(parent = emptyenv())
-
-optimizer_private <- function(self, members, class_ref, parent_env) {
-  key <- paste(reticulate::py_id(self), reticulate::py_id(class_ref$cls))
-  env <- optimizer_private_envs[[key]]
-  if (is.null(env)) {
-    env <- new.env(parent = emptyenv())
-    # Stored before it is filled: the private functions look it up when they run.
-    assign(key, env, envir = optimizer_private_envs)
-    for (name in names(members)) {
-      member <- members[[name]]
-      if (is.function(member)) {
-        method <- optimizer_method(member, class_ref, members, parent_env)
-        member <- local({
-          m <- method
-          function(...) m(self, ...)
-        })
-      }
-      assign(name, member, envir = env)
-    }
-  }
-  env
-}
 
 # The R arguments and defaults of `initialize`, given to the Python
 # __init__ that runs it: print() then shows only the settings that differ

@@ -115,30 +115,10 @@ new_learning_rate_schedule_class <- function(classname, call = NULL, initialize 
                                              parent_env = parent.frame()) {
   force(parent_env)
   fun <- "new_learning_rate_schedule_class"
-  if (!is.character(classname) || length(classname) != 1L || is.na(classname) ||
-      !grepl("^[A-Za-z_][A-Za-z0-9_]*$", classname)) {
-    stop(argument_error(sprintf(
-      "%s(): `classname` must be one string that is a valid Python class name.", fun
-    ), fun, argument = "classname"))
-  }
-  for (name in c("call", "initialize", "get_config")) {
-    value <- get(name, inherits = FALSE)
-    if (!is.null(value) && !is.function(value)) {
-      stop(argument_error(sprintf("%s(): `%s` must be a function or NULL.", fun, name),
-                          fun, argument = name))
-    }
-  }
   members <- c(list(...), public)
-  if (length(members) && (is.null(names(members)) || !all(nzchar(names(members))))) {
-    stop(argument_error(sprintf(
-      "%s(): every method or field in `...` and `public` must be named.", fun
-    ), fun, argument = "..."))
-  }
-  if (!is.list(private) || (length(private) && (is.null(names(private)) ||
-                                                 !all(nzchar(names(private)))))) {
-    stop(argument_error(sprintf("%s(): `private` must be a named list.", fun),
-                        fun, argument = "private"))
-  }
+  check_r_class_args(fun, classname,
+                     list(call = call, initialize = initialize, get_config = get_config),
+                     members, private)
   keras <- keras_module()
   if (is.null(inherit)) inherit <- keras$optimizers$schedules$LearningRateSchedule
   if (!inherits(inherit, "python.builtin.type")) {
@@ -152,67 +132,12 @@ new_learning_rate_schedule_class <- function(classname, call = NULL, initialize 
     list(`__init__` = initialize, `__call__` = call, get_config = get_config),
     members
   )
-  methods <- methods[!vapply(methods, is.null, logical(1))]
-  # Filled once the class exists; the methods read it when they run.
-  class_ref <- new.env(parent = emptyenv())
-  defs <- lapply(names(methods), function(name) {
-    member <- methods[[name]]
-    if (!is.function(member)) return(member)
-    as_method(member, class_ref, private, parent_env, returns_none = name == "__init__")
-  })
-  names(defs) <- names(methods)
-  # Keras writes the class's module and name into a saved model: "__main__",
-  # the R session, where no Python import can find it, so loading asks for the
-  # class as a custom object.
-  defs[["__module__"]] <- "__main__"
-  cls <- reticulate::PyClass(classname, defs, inherit = inherit)
-  class_ref$cls <- cls
+  body <- r_class_defs(methods, private, parent_env, python_super)
+  cls <- reticulate::PyClass(classname, body$defs, inherit = inherit)
+  body$class_ref$cls <- cls
   cls
 }
 
 #' @rdname new_learning_rate_schedule_class
 #' @export
 LearningRateSchedule <- new_learning_rate_schedule_class
-
-# A Python method from an R function written as in keras3: `self`, `private`,
-# `super()` and `__class__` are found by name, not taken as arguments.
-# Python's __init__ must return None, whatever the R function's last value.
-as_method <- function(fn, class_ref, private_members, parent_env, returns_none = FALSE) {
-  force(fn)
-  function(self, ...) {
-    env <- new.env(parent = parent_env)
-    env$self <- self
-    env$private <- private_env(self, private_members, class_ref, parent_env)
-    env$`__class__` <- class_ref$cls
-    env$super <- function(type = class_ref$cls, object = self) {
-      reticulate::import_builtins()$super(type, object)
-    }
-    environment(fn) <- env
-    value <- fn(...)
-    if (returns_none || is.null(value)) NULL else value
-  }
-}
-
-# Each schedule's private environment, made on first use from `private`.
-private_envs <- new.env(parent = emptyenv())
-
-private_env <- function(self, members, class_ref, parent_env) {
-  key <- as.character(reticulate::py_id(self))
-  env <- private_envs[[key]]
-  if (is.null(env)) {
-    env <- new.env(parent = emptyenv())
-    for (name in names(members)) {
-      member <- members[[name]]
-      if (is.function(member)) {
-        method <- as_method(member, class_ref, list(), parent_env)
-        member <- local({
-          m <- method
-          function(...) m(self, ...)
-        })
-      }
-      assign(name, member, envir = env)
-    }
-    assign(key, env, envir = private_envs)
-  }
-  env
-}
