@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from worker_processes import free_ports, max_diff, run_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 GLOBAL_BATCH = 16
@@ -116,50 +116,21 @@ def _worker(index: int, ports: list[int], out: Path) -> None:
     np.savez(out / f"worker{index}.npz", **arrays)
 
 
-def _free_ports(n: int) -> list[int]:
-    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-
-
 def test_two_workers_train_the_one_device_model(tmp_path):
     import numpy as np
 
-    ports = _free_ports(2)
+    ports = free_ports(2)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(index), *map(str, ports), str(tmp_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        )
-        for index in range(2)
-    ]
-    failures = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        if proc.returncode != 0:
-            tail = err[-3000:]
-            failures.append(f"worker {proc.args[2]} exited {proc.returncode}:\n{out}\n{tail}")
-    assert not failures, "\n".join(failures)
+    run_workers(
+        __file__, [[str(index), *map(str, ports), str(tmp_path)] for index in range(2)],
+        label="worker", env=env, cwd=ROOT, timeout=TIMEOUT,
+    )
 
     stored = [np.load(tmp_path / f"worker{index}.npz") for index in range(2)]
 
     def weights(worker: int, name: str) -> list[Any]:
         files = stored[worker].files
         return [stored[worker][k] for k in sorted(files) if k.startswith(name + " ")]
-
-    def max_diff(a: list[Any], b: list[Any]) -> float:
-        assert len(a) == len(b) > 0
-        return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))
 
     for clip in CLIPS:
         for lib in ("stock", "keras3r"):

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,46 +96,27 @@ def _worker(rank: int, port: int, out: Path) -> None:
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_ddp_two_processes_train_as_one_and_as_stock(tmp_path):
     import numpy as np
+
+    # Here, not at the top: the workers run this file as a script, from a
+    # folder where tests/python's helpers are not importable.
+    from worker_processes import free_ports, max_diff, run_workers
 
     # On the CPU everywhere: two processes cannot share one GPU under DDP.
     env = dict(
         os.environ, KERAS_BACKEND="torch", GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1",
         CUDA_VISIBLE_DEVICES="",
     )
-    port = _free_port()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), str(port), str(tmp_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
-        )
-        for rank in range(2)
-    ]
-    failures = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        if proc.returncode != 0:
-            failures.append(f"rank {proc.args[2]} exited {proc.returncode}:\n{out}\n{err[-3000:]}")
-    assert not failures, "\n".join(failures)
+    port = free_ports(1)[0]
+    run_workers(
+        __file__, [[str(rank), str(port), str(tmp_path)] for rank in range(2)],
+        label="rank", env=env, cwd=ROOT, timeout=TIMEOUT,
+    )
 
     def weights(world: int, rank: int, name: str) -> list[Any]:
         with np.load(tmp_path / f"world{world}_rank{rank}.npz") as stored:
             return [stored[k] for k in sorted(stored.files) if k.startswith(name + " ")]
-
-    def max_diff(a: list[Any], b: list[Any]) -> float:
-        assert len(a) == len(b) > 0
-        return max(float(np.max(np.abs(u - v))) for u, v in zip(a, b))
 
     for clip in CLIPS:
         for world in (1, 2):
