@@ -23,6 +23,17 @@ usage_of <- function(fun) {
   paste(parts, collapse = ", ")
 }
 
+# An R constructor of classes with no Python twin: `name` has the usage
+# `usage`, `alias` is the same function, and neither is a spec entry (the
+# Python package has no such function).
+expect_r_only_constructor <- function(name, alias, usage) {
+  fun <- getExportedValue("keras3r", name)
+  expect_identical(usage_of(fun), usage)
+  expect_identical(getExportedValue("keras3r", alias), fun)
+  specs <- reticulate::import("keras3r.spec")
+  expect_false(any(c(name, alias) %in% names(specs$SPECS)))
+}
+
 # The package's help pages: from man/ on the source tree (testthat::test_local),
 # from the installed package's Rd database under R CMD check.
 package_path <- function() getNamespaceInfo("keras3r", "path")

@@ -13,14 +13,10 @@ check_backend_report <- function(lines, backend) {
 }
 
 test_that("both names have the contract's signature, and are one function", {
-  expected <- paste(
+  expect_r_only_constructor("new_optimizer_class", "Optimizer", paste(
     "classname, initialize = NULL, build = NULL, update_step = NULL, get_config = NULL,",
     "..., public = list(), private = list(), inherit = NULL, parent_env = parent.frame()"
-  )
-  expect_identical(usage_of(new_optimizer_class), expected)
-  expect_identical(Optimizer, new_optimizer_class)
-  specs <- reticulate::import("keras3r.spec")
-  expect_false(any(c("new_optimizer_class", "Optimizer") %in% names(specs$SPECS)))
+  ))
 })
 
 test_that("the example trains to optimizer_sgd()'s numbers, compiled with and without XLA", {

@@ -1,16 +1,10 @@
 skip_if_not(keras3r_available())
 
 test_that("both names have keras3 R's signature, and are one function", {
-  expected <- paste(
+  expect_r_only_constructor("new_learning_rate_schedule_class", "LearningRateSchedule", paste(
     "classname, call = NULL, initialize = NULL, get_config = NULL, ...,",
     "public = list(), private = list(), inherit = NULL, parent_env = parent.frame()"
-  )
-  expect_identical(usage_of(new_learning_rate_schedule_class), expected)
-  expect_identical(LearningRateSchedule, new_learning_rate_schedule_class)
-  # R constructors with no Python twin: not spec entries, not in Python.
-  specs <- reticulate::import("keras3r.spec")
-  expect_false(any(c("new_learning_rate_schedule_class", "LearningRateSchedule") %in%
-                     names(specs$SPECS)))
+  ))
 })
 
 # rate(step) = initial / (1 + decay * step), written with R operators on the
