@@ -43,6 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras3r  # noqa: E402
+from device_check import timed_blocks  # noqa: E402
 from hlo_traffic import hlo_traffic_bytes  # noqa: E402
 from keras3r.adapt import eager_apply  # noqa: E402
 from keras3r.adapt.eager_apply import compiled_hlo, stats  # noqa: E402
@@ -140,20 +141,8 @@ def wait(result: Any) -> None:
 
 def time_blocks(steps: dict[str, Steps]) -> dict[str, float]:
     """Median ms per step over blocks of BLOCK asynchronously dispatched steps."""
-    names = list(steps)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(ROUNDS):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            step, last = steps[name]
-            step()  # untimed: caches refill after the previous implementation
-            wait(last())
-            start = time.perf_counter()
-            for _ in range(BLOCK):
-                step()
-            wait(last())
-            samples[name].append((time.perf_counter() - start) / BLOCK)
-    return {name: statistics.median(s) * 1e3 for name, s in samples.items()}
+    # No untimed warm-up: the first step of keras3r's update is timed apart.
+    return timed_blocks(steps, wait, ROUNDS, BLOCK, warmup=0)
 
 
 def bandwidth(n_bytes: int) -> dict[str, float]:

@@ -68,15 +68,18 @@ IMAGE_HAS = {"absl-py", "numpy", "rich", "h5py", "ml-dtypes", "packaging",
              "hypothesis", "markdown-it-py", "pygments", "mdurl"}
 
 
-def _timed(steps: dict[str, tuple[Callable[[], None], Callable[[], Any]]],
-           wait: Callable[[Any], None], rounds: int, block: int) -> dict[str, float]:
-    """Median milliseconds per step over `rounds` rotating blocks of `block` steps."""
+def timed_blocks(steps: dict[str, tuple[Callable[[], None], Callable[[], Any]]],
+                 wait: Callable[[Any], None], rounds: int, block: int,
+                 warmup: int = 3) -> dict[str, float]:
+    """Median milliseconds per step over `rounds` rotating blocks of `block` steps.
+
+    Each step first runs `warmup` times untimed: keras3r compiles once more
+    on its second call, when the buffers its first call made can be donated.
+    """
     names = list(steps)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for step, last in steps.values():
-        # Untimed: keras3r compiles once more on its second call, when the
-        # buffers its first call made can be donated.
-        for _ in range(3):
+        for _ in range(warmup):
             step()
         wait(last())
     for index in range(rounds):
@@ -225,7 +228,7 @@ def measure_jax(mode: str) -> dict[str, Any]:
         def step() -> None:
             box["a"] = scale(box["a"])
 
-        ms = _timed({"copy": (step, lambda: box["a"])}, jax.block_until_ready,
+        ms = timed_blocks({"copy": (step, lambda: box["a"])}, jax.block_until_ready,
                     rounds * 2, max(block, 5))["copy"]
         return 8 * n / (ms / 1e3) / 1e9
 
@@ -245,7 +248,7 @@ def measure_jax(mode: str) -> dict[str, Any]:
             steps["optax"] = optax_step(params, grads)
         n_params = sum(p.size for p in params)
         del params
-        ms = _timed(steps, jax.block_until_ready, rounds, block)
+        ms = timed_blocks(steps, jax.block_until_ready, rounds, block)
         hlo = compiled_hlo(ours)
         traffic = hlo_traffic_bytes(hlo[0])[0] if hlo else math.nan
         cells.append({
@@ -305,7 +308,7 @@ def measure_torch(mode: str) -> dict[str, Any]:
                  "torch fused": fused(params, grads)}
         n_params = sum(p.size for p in params)
         del params
-        ms = _timed(steps, wait, rounds, block)
+        ms = timed_blocks(steps, wait, rounds, block)
         cells.append({"shape": label, "variables": n_vars, "parameters": n_params, "ms": ms,
                       "keras3r_fused_calls": stats(ours).get("fused", 0)})
         del steps, grads, ours
