@@ -41,15 +41,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_matrix import BYTES_PER_PARAMETER, copy_bandwidth
+from bench_matrix import BYTES_PER_PARAMETER, copy_bandwidth, interleaved
 from hlo_traffic import hlo_traffic_bytes
 
 # (variables, parameters each)
@@ -112,29 +110,13 @@ def _jax_steps(
     return steps
 
 
-def _interleaved(steps: dict[str, Callable[[], Any]], rounds: int, block: int) -> dict[str, float]:
-    for step in steps.values():
-        step()
-        step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    for round_ in range(rounds):
-        for name in names if round_ % 2 == 0 else names[::-1]:
-            steps[name]()
-            for _ in range(block):
-                start = time.perf_counter()
-                steps[name]()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def run_backend(backend: str, rounds: int) -> list[dict[str, Any]]:
     rows = []
     for count, size in CELLS:
         traffic: dict[str, tuple[float, int]] = {}
         steps = _jax_steps(count, size, traffic)
         steps["per-variable again"] = steps["per-variable"]
-        found = _interleaved(steps, rounds, 5)
+        found = interleaved(steps, rounds, 5)
         rows.append({"count": count, "size": size, "traffic": traffic, **found})
     return rows
 

@@ -207,7 +207,7 @@ def _step(mode: str, implementation: str, size: str) -> Callable[[], Any]:
     return _synced(lambda: model.train_on_batch(x, y), optimizer, model)
 
 
-def _interleaved(
+def interleaved(
     steps: dict[str, Callable[[], Any]], rounds: int, block: int
 ) -> dict[str, float]:
     """Median seconds a step, blocks of steps rotating between implementations."""
@@ -248,7 +248,7 @@ def _torch_fused(size: str, quick: bool) -> dict[str, float]:
     variables = [keras.Variable(torch.zeros(length)) for _ in range(count)]
     ours = _optimizer("keras3r")
     rounds, block = _plan(size, quick)
-    found = _interleaved(
+    found = interleaved(
         {"torch fused": fused.step, "keras3r": lambda: ours.apply(grads, variables)},
         rounds,
         block,
@@ -282,7 +282,7 @@ def _torch_fit_epoch(quick: bool) -> dict[str, float]:
     def epoch(model: Any) -> Callable[[], Any]:
         return lambda: model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
 
-    found = _interleaved(
+    found = interleaved(
         {name: epoch(model) for name, model in models.items()}, 1 if quick else 2, 1
     )
     found["parameters"] = float(models["stock"].count_params())
@@ -308,7 +308,7 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
             parameters = _parameters(size)
             if parameters and mode == "eager apply()":
                 steps["floor"] = _floor_copy(parameters)
-            found = _interleaved(steps, rounds, block)
+            found = interleaved(steps, rounds, block)
             rows.append({"backend": backend, "mode": mode, "size": size, **found})
             print(f"  {backend} {mode} {size} done", file=sys.stderr, flush=True)
     extra: dict[str, Any] = {}
