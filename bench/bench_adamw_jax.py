@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras3r  # noqa: E402
-from device_check import timed_blocks  # noqa: E402
+from device_check import stock_jit_step, timed_blocks  # noqa: E402
 from hlo_traffic import hlo_traffic_bytes  # noqa: E402
 from keras3r.adapt import eager_apply  # noqa: E402
 from keras3r.adapt.eager_apply import compiled_hlo, stats  # noqa: E402
@@ -90,26 +90,6 @@ def eager_step(opt: Any, params: list[np.ndarray], grads: list[Any]) -> Steps:
     variables = [keras.Variable(p) for p in params]
     opt.build(variables)
     return (lambda: opt.apply(grads, variables)), (lambda: variables[-1].value)
-
-
-def stock_jit_step(params: list[np.ndarray], grads: list[Any]) -> Steps:
-    """stateless_apply under jax.jit, state donated and returned in order (Keras's trainer)."""
-    opt = keras.optimizers.AdamW()
-    variables = [keras.Variable(p) for p in params]
-    opt.build(variables)
-
-    def update(slots: list[Any], g: list[Any], weights: list[Any]) -> tuple[Any, Any]:
-        new_weights, new_slots = opt.stateless_apply(slots, g, weights)
-        return new_slots, new_weights
-
-    jitted = jax.jit(update, donate_argnums=(0, 2))
-    state = {"slots": [v.value for v in opt.variables], "weights": [v.value for v in variables]}
-    del variables
-
-    def step() -> None:
-        state["slots"], state["weights"] = jitted(state["slots"], grads, state["weights"])
-
-    return step, lambda: state["weights"][-1]
 
 
 def torch_step(

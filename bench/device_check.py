@@ -142,6 +142,29 @@ def _fit_rates(keras: Any, keras3r: Any, mode: str, rounds: int) -> dict[str, fl
     }
 
 
+def stock_jit_step(params: list[np.ndarray], grads: list[Any]) -> Any:
+    """stateless_apply under jax.jit, state donated and returned in order (Keras's trainer)."""
+    import jax
+    import keras
+
+    opt = keras.optimizers.AdamW()
+    variables = [keras.Variable(p) for p in params]
+    opt.build(variables)
+
+    def update(slots: list[Any], g: list[Any], weights: list[Any]) -> tuple[Any, Any]:
+        new_weights, new_slots = opt.stateless_apply(slots, g, weights)
+        return new_slots, new_weights
+
+    jitted = jax.jit(update, donate_argnums=(0, 2))
+    state = {"slots": [v.value for v in opt.variables], "weights": [v.value for v in variables]}
+    del variables
+
+    def step() -> None:
+        state["slots"], state["weights"] = jitted(state["slots"], grads, state["weights"])
+
+    return step, lambda: state["weights"][-1]
+
+
 def measure_jax(mode: str) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
@@ -164,24 +187,6 @@ def measure_jax(mode: str) -> dict[str, Any]:
     rounds, block = (2, 2) if mode == "quick" else (5, 20 if mode == "gpu" else 4)
     lr, b1, b2, eps, wd = (SETTINGS[k] for k in
                            ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay"))
-
-    def stock_jit(params: list[np.ndarray], grads: list[Any]) -> Any:
-        opt = keras.optimizers.AdamW()
-        variables = [keras.Variable(p) for p in params]
-        opt.build(variables)
-
-        def update(slots: list[Any], g: list[Any], weights: list[Any]) -> Any:
-            new_weights, new_slots = opt.stateless_apply(slots, g, weights)
-            return new_slots, new_weights
-
-        jitted = jax.jit(update, donate_argnums=(0, 2))
-        box = {"s": [v.value for v in opt.variables], "w": [v.value for v in variables]}
-        del variables
-
-        def step() -> None:
-            box["s"], box["w"] = jitted(box["s"], grads, box["w"])
-
-        return step, lambda: box["w"][-1]
 
     def handwritten(params: list[np.ndarray], grads: list[Any]) -> Any:
         def update(p: list[Any], m: list[Any], v: list[Any], g: list[Any], t: Any) -> Any:
@@ -242,7 +247,7 @@ def measure_jax(mode: str) -> dict[str, Any]:
         ours = keras3r.optimizer_adam_w()
         steps = {"keras3r": _keras_steps(keras, ours, params, grads),
                  "stock eager": _keras_steps(keras, keras.optimizers.AdamW(), params, grads),
-                 "stock jit": stock_jit(params, grads),
+                 "stock jit": stock_jit_step(params, grads),
                  "jax.jit": handwritten(params, grads)}
         if optax is not None:
             steps["optax"] = optax_step(params, grads)
