@@ -13,9 +13,8 @@ import inspect
 from typing import Any
 
 from keras3r import compat
-from keras3r.build import check_arguments
+from keras3r.build import check_optimizer_arguments
 from keras3r.checks import Refusal
-from keras3r.spec import SPECS
 
 __all__ = [
     "RWrittenOptimizer",
@@ -23,12 +22,6 @@ __all__ = [
     "declare_init_signature",
     "defines_update_step",
 ]
-
-# The keras3r function whose arguments are exactly Keras's base optimizer
-# arguments plus its own: its checks are the ones keras3r applies to the base
-# arguments of every optimizer.
-_BASE_SPEC = "optimizer_sgd"
-
 
 def _base_parameters() -> list[str]:
     params = inspect.signature(compat.base_optimizer_class().__init__).parameters.values()
@@ -39,16 +32,12 @@ def check_base_arguments(given: dict[str, Any]) -> dict[str, Any]:
     """`given` with its Keras base-optimizer arguments checked and coerced.
 
     Other names (an extended Keras class's own, such as Adam's `beta_1`) pass
-    through unchanged.  Raises a `Refusal` naming the argument.
+    through unchanged.  Raises a `Refusal` naming the argument.  The checks are
+    `keras3r.check_optimizer_arguments()`'s, the ones every optimizer gets.
     """
-    spec = SPECS[_BASE_SPEC]
     base = set(_base_parameters())
     mine = {name: value for name, value in given.items() if name in base}
-    if not mine:
-        return dict(given)
-    full = {arg.name: arg.default for arg in spec.args}
-    full.update(mine)
-    checked = check_arguments(spec, full)
+    checked = check_optimizer_arguments("Optimizer", **mine) if mine else {}
     return {name: checked.get(name, value) if name in mine else value
             for name, value in given.items()}
 
